@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages dkv needs to build and test, if any is missing.
+# Idempotent: when everything is present it changes nothing and asks no
+# registry. Debian's apt-get is the only source.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config  # compiler, build system
+  librocksdb-dev                    # the versioned store engine (user-defined timestamps)
+  libcmocka-dev                     # unit test framework
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,243 @@
+/*
+ * hlc.c - the epoch manager: a hybrid logical clock with a persisted upper
+ * bound. See hlc.h for the contract and docs/hlc.md for the design.
+ *
+ * All state lives under one mutex. The only call made with it held that
+ * can block is io.persist(), once per half window of issued time.
+ */
+#include "hlc/hlc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "dkv_err.h"
+
+/*
+ * The highest bound the clock ever holds. Epochs are < bound, so the clock
+ * never issues DKV_EPOCH_MAX - 1 or DKV_EPOCH_MAX (the year 2605); reaching
+ * it is DKV_ERR_OVERFLOW. Without io.persist the bound is this cap from the
+ * start and never moves: nothing is durable, so the clock is unlimited
+ * (but a restart is then only as monotonic as the wall clock).
+ */
+#define HLC_BOUND_CAP (UINT64_MAX - 1)
+
+struct dkv_hlc {
+	pthread_mutex_t lock;
+	struct dkv_hlc_io io;
+	uint64_t max_offset; /* ns */
+	uint64_t window;     /* ns the bound runs ahead of the last epoch */
+	uint64_t last;       /* last epoch issued or merged */
+	uint64_t bound;      /* persisted: no epoch >= bound is issued */
+	int failing;         /* last persist failed: log once, not per call */
+};
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Physical time as an epoch with logical 0; 0 before DKV_HLC_START. */
+static uint64_t hlc_physical(const struct dkv_hlc *hlc)
+{
+	uint64_t t = hlc->io.now_ns(hlc->io.ctx);
+
+	if (t < DKV_HLC_START_UNIX_NS)
+		return 0;
+	return (t - DKV_HLC_START_UNIX_NS) & ~DKV_HLC_LOGICAL_MASK;
+}
+
+static uint64_t hlc_next_bound(const struct dkv_hlc *hlc, uint64_t e)
+{
+	uint64_t b = sat_add(e, hlc->window);
+
+	return b > HLC_BOUND_CAP ? HLC_BOUND_CAP : b;
+}
+
+/* Durably records bound; the persist callback's error, or DKV_ERR_IO if it
+ * returned something that is not a DKV_ERR_* code. Lock held. */
+static int hlc_persist(struct dkv_hlc *hlc, uint64_t bound)
+{
+	int rc = hlc->io.persist(hlc->io.ctx, bound);
+
+	if (rc == 0) {
+		if (hlc->failing)
+			DKV_WARN("hlc", "bound %" PRIu64 " persisted: issuing",
+				 bound);
+		hlc->failing = 0;
+		hlc->bound = bound;
+		return 0;
+	}
+	if (rc > 0)
+		rc = DKV_ERR_IO;
+	if (!hlc->failing)
+		DKV_WARN("hlc",
+			 "persisting bound %" PRIu64 " failed: %s; no epochs "
+			 "are issued until it succeeds",
+			 bound, dkv_strerror(rc));
+	hlc->failing = 1;
+	return rc;
+}
+
+uint64_t dkv_hlc_wall_ns(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
+		   struct dkv_hlc **out)
+{
+	static const struct dkv_hlc_opts defaults;
+	struct dkv_hlc *hlc = NULL;
+	uint64_t phys;
+	int rc;
+
+	if (io == NULL || io->now_ns == NULL || out == NULL)
+		return DKV_ERR_INVAL;
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->bound >= HLC_BOUND_CAP)
+		return DKV_ERR_INVAL;
+
+	hlc = calloc(1, sizeof(*hlc));
+	if (hlc == NULL)
+		return DKV_ERR_NOMEM;
+	if (pthread_mutex_init(&hlc->lock, NULL) != 0) {
+		free(hlc);
+		return DKV_ERR_NOMEM;
+	}
+	hlc->io = *io;
+	hlc->max_offset = opts->max_offset_ns ? opts->max_offset_ns
+					      : DKV_HLC_DEFAULT_MAX_OFFSET_NS;
+	hlc->window = opts->window_ns ? opts->window_ns
+				      : DKV_HLC_DEFAULT_WINDOW_NS;
+
+	/* Every epoch issued before the restart is < opts->bound. */
+	phys = hlc_physical(hlc);
+	hlc->last = phys > opts->bound ? phys : opts->bound;
+
+	if (hlc->io.persist == NULL) {
+		hlc->bound = HLC_BOUND_CAP;
+	} else {
+		rc = hlc_persist(hlc, hlc_next_bound(hlc, hlc->last));
+		if (rc != 0)
+			goto out;
+	}
+	*out = hlc;
+	return 0;
+out:
+	pthread_mutex_destroy(&hlc->lock);
+	free(hlc);
+	return rc;
+}
+
+void dkv_hlc_destroy(struct dkv_hlc *hlc)
+{
+	if (hlc == NULL)
+		return;
+	pthread_mutex_destroy(&hlc->lock);
+	free(hlc);
+}
+
+int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out)
+{
+	uint64_t phys, e, half;
+	int rc = 0;
+
+	if (hlc == NULL || out == NULL)
+		return DKV_ERR_INVAL;
+
+	pthread_mutex_lock(&hlc->lock);
+	if (hlc->last >= HLC_BOUND_CAP - 1) {
+		rc = DKV_ERR_OVERFLOW;
+		goto out;
+	}
+	phys = hlc_physical(hlc);
+	e = hlc->last + 1;
+	if (phys > e)
+		e = phys;
+
+	/*
+	 * Persist the next bound once e is within half a window of the
+	 * current one, before e is issued: no epoch ever reaches a bound that
+	 * is not durable. On failure nothing is issued and last is left as it
+	 * was, so the next call tries again.
+	 */
+	half = hlc->window / 2;
+	if (hlc->bound <= half || e >= hlc->bound - half) {
+		if (hlc->io.persist != NULL) {
+			rc = hlc_persist(hlc, hlc_next_bound(hlc, e));
+			if (rc != 0)
+				goto out;
+		}
+		if (e >= hlc->bound) {
+			rc = DKV_ERR_OVERFLOW;
+			goto out;
+		}
+	}
+	hlc->last = e;
+	*out = e;
+out:
+	pthread_mutex_unlock(&hlc->lock);
+	return rc;
+}
+
+int dkv_hlc_update(struct dkv_hlc *hlc, uint64_t remote)
+{
+	uint64_t phys, rphys = remote & ~DKV_HLC_LOGICAL_MASK;
+	int rc = 0;
+
+	if (hlc == NULL || remote == DKV_EPOCH_NONE || remote == DKV_EPOCH_MAX)
+		return DKV_ERR_INVAL;
+
+	pthread_mutex_lock(&hlc->lock);
+	phys = hlc_physical(hlc);
+	if (rphys > sat_add(phys, hlc->max_offset)) {
+		DKV_DEBUG("hlc",
+			  "refused epoch %" PRIu64 ": %" PRIu64
+			  " ns ahead, max offset %" PRIu64 " ns",
+			  remote, rphys - phys, hlc->max_offset);
+		rc = DKV_ERR_CLOCK_OFFSET;
+		goto out;
+	}
+	/* The bound is not moved here: the next dkv_hlc_now() does it. */
+	if (remote > hlc->last)
+		hlc->last = remote;
+out:
+	pthread_mutex_unlock(&hlc->lock);
+	return rc;
+}
+
+uint64_t dkv_hlc_last(struct dkv_hlc *hlc)
+{
+	uint64_t last;
+
+	pthread_mutex_lock(&hlc->lock);
+	last = hlc->last;
+	pthread_mutex_unlock(&hlc->lock);
+	return last;
+}
+
+uint64_t dkv_hlc_bound(struct dkv_hlc *hlc)
+{
+	uint64_t bound;
+
+	pthread_mutex_lock(&hlc->lock);
+	bound = hlc->bound;
+	pthread_mutex_unlock(&hlc->lock);
+	return bound;
+}
+
+uint64_t dkv_hlc_max_offset(struct dkv_hlc *hlc)
+{
+	/* Set at creation, never changed: no lock needed. */
+	return hlc->max_offset;
+}

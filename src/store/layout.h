@@ -1,0 +1,117 @@
+/*
+ * layout.h - every on-disk structure of the store, in one place.
+ *
+ * Column families
+ *   "default"      store-wide records: the shard catalog and metadata.
+ *   "v.<id:08x>"   a shard's versioned data. Comparator "dkv.u64ts.v1":
+ *                  user key bytewise ascending, then timestamp descending
+ *                  (newest first). Timestamp: 8 bytes, the epoch as a
+ *                  little-endian u64 (as RocksDB's built-in u64 comparator),
+ *                  so all-zero is the oldest and all-0xff the newest, as
+ *                  RocksDB assumes internally.
+ *                  Value of a put: le64 epoch | user value. The epoch is
+ *                  repeated in the value because RocksDB zeroes the
+ *                  timestamp of a version that GC collapses below
+ *                  full_history_ts_low (CompactionIterator::PrepareOutput),
+ *                  and readers must still learn the version's epoch.
+ *                  Tombstones carry no value.
+ *   "p.<id:08x>"   a shard's plain records (bytewise).
+ *
+ * Records in "default"
+ *   "\0cat/" + be32(shard id)  ->  struct layout_catalog (below)
+ *   "\0wm/" + be32(shard id)   ->  le64 history watermark of the shard
+ *   "\1" + user key            ->  user metadata (dkv_batch_put_meta)
+ *   The leading byte keeps the store's records apart from metadata.
+ *   The watermark is kept here, written before RocksDB's own
+ *   full_history_ts_low is raised and re-applied at open: RocksDB 7.8
+ *   asserts when asked for a ts_low that was never set, so dkv never asks.
+ *
+ * History iteration (RocksDB 7.8 with ReadOptions::iter_start_ts set)
+ *   Iterator::key() is the internal key: user key | ts (8) | trailer (8),
+ *   trailer = little-endian u64 (sequence << 8 | value type). Types used:
+ *   0x1 value, 0x0/0x7/0x14 deletions (0x14 = deletion with timestamp).
+ *
+ * Range anchors (opaque to callers)
+ *   u8 version (1) | u8 flags (bit 0 reverse) | le64 epoch | last key
+ */
+#ifndef DKV_STORE_LAYOUT_H
+#define DKV_STORE_LAYOUT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define LAYOUT_TS_SIZE 8
+#define LAYOUT_VAL_HDR 8 /* le64 epoch before each versioned value */
+#define LAYOUT_CMP_NAME "dkv.u64ts.v1"
+#define LAYOUT_CF_VERSIONED "v."
+#define LAYOUT_CF_PLAIN "p."
+#define LAYOUT_CF_NAME_MAX 16
+
+#define LAYOUT_CAT_PREFIX "\0cat/"
+#define LAYOUT_CAT_PREFIX_LEN 5
+#define LAYOUT_CAT_KEY_LEN (LAYOUT_CAT_PREFIX_LEN + 4)
+#define LAYOUT_WM_PREFIX "\0wm/"
+#define LAYOUT_WM_PREFIX_LEN 4
+#define LAYOUT_WM_KEY_LEN (LAYOUT_WM_PREFIX_LEN + 4)
+#define LAYOUT_META_PREFIX '\1'
+
+/* Shard states as persisted in the catalog. */
+enum layout_shard_state {
+	LAYOUT_SHARD_CREATING = 1, /* created or being copied; not usable */
+	LAYOUT_SHARD_ACTIVE = 2,
+	LAYOUT_SHARD_DROPPING = 3, /* drop decided; families to be removed */
+};
+
+#define LAYOUT_CATALOG_VERSION 1
+struct layout_catalog {
+	uint8_t version; /* LAYOUT_CATALOG_VERSION */
+	uint8_t state;   /* enum layout_shard_state */
+} __attribute__((packed));
+
+#define LAYOUT_TRAILER_SIZE 8
+#define LAYOUT_TYPE_VALUE 0x1
+
+#define LAYOUT_ANCHOR_VERSION 1
+#define LAYOUT_ANCHOR_REVERSE 0x1
+#define LAYOUT_ANCHOR_HDR 10
+
+static inline void layout_put_le64(char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (char)(v >> (8 * i));
+}
+
+static inline uint64_t layout_get_le64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | (uint8_t)p[i];
+	return v;
+}
+
+static inline void layout_cat_key(char *buf, uint32_t shard)
+{
+	memcpy(buf, LAYOUT_CAT_PREFIX, LAYOUT_CAT_PREFIX_LEN);
+	buf[5] = (char)(shard >> 24);
+	buf[6] = (char)(shard >> 16);
+	buf[7] = (char)(shard >> 8);
+	buf[8] = (char)shard;
+}
+
+static inline void layout_wm_key(char *buf, uint32_t shard)
+{
+	memcpy(buf, LAYOUT_WM_PREFIX, LAYOUT_WM_PREFIX_LEN);
+	buf[4] = (char)(shard >> 24);
+	buf[5] = (char)(shard >> 16);
+	buf[6] = (char)(shard >> 8);
+	buf[7] = (char)shard;
+}
+
+static inline uint32_t layout_cat_shard(const char *key)
+{
+	return (uint32_t)(uint8_t)key[5] << 24 | (uint32_t)(uint8_t)key[6] << 16 |
+	       (uint32_t)(uint8_t)key[7] << 8 | (uint32_t)(uint8_t)key[8];
+}
+
+#endif /* DKV_STORE_LAYOUT_H */
