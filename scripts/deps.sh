@@ -8,6 +8,9 @@ packages=(
   build-essential cmake pkg-config  # compiler, build system
   librocksdb-dev                    # the versioned store engine (user-defined timestamps)
   libcmocka-dev                     # unit test framework
+  libxxhash-dev                     # xxh3: hashing keys to shards
+  libjansson-dev                    # JSON: the cluster map, --output json
+  libinih-dev                       # dkvd's INI configuration file
 )
 
 missing=()

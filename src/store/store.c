@@ -55,6 +55,16 @@ enum dkv_durability dkv_store_durability(const struct dkv_store *store)
 	return store->opts.durability;
 }
 
+size_t dkv_store_max_key(const struct dkv_store *store)
+{
+	return store->opts.max_key;
+}
+
+size_t dkv_store_max_value(const struct dkv_store *store)
+{
+	return store->opts.max_value;
+}
+
 int store_check_key(const struct dkv_store *store, size_t klen)
 {
 	if (klen == 0)
@@ -371,6 +381,22 @@ void dkv_val_release(struct dkv_val *val)
 	val->mem_ = NULL;
 	val->data = NULL;
 	val->len = 0;
+}
+
+int dkv_val_copy(struct dkv_val *val, const void *data, size_t len)
+{
+	/* malloc: dkv_val_release frees with rocksdb_free, which is free. */
+	char *p = malloc(len ? len : 1);
+
+	memset(val, 0, sizeof(*val));
+	if (p == NULL)
+		return DKV_ERR_NOMEM;
+	if (len)
+		memcpy(p, data, len);
+	val->mem_ = p;
+	val->data = p;
+	val->len = len;
+	return DKV_OK;
 }
 
 void dkv_buf_release(struct dkv_buf *buf)

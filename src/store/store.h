@@ -83,6 +83,9 @@ int dkv_store_open(const struct dkv_store_opts *opts, struct dkv_store **out);
 void dkv_store_close(struct dkv_store *store);
 
 enum dkv_durability dkv_store_durability(const struct dkv_store *store);
+/* The configured limits. */
+size_t dkv_store_max_key(const struct dkv_store *store);
+size_t dkv_store_max_value(const struct dkv_store *store);
 
 /* --- shards ----------------------------------------------------------- */
 
@@ -143,6 +146,8 @@ struct dkv_val {
 	void *mem_;     /* private: the allocation behind data */
 };
 void dkv_val_release(struct dkv_val *val);
+/* Makes val own a copy of len bytes (epoch 0); DKV_ERR_NOMEM. */
+int dkv_val_copy(struct dkv_val *val, const void *data, size_t len);
 
 struct dkv_buf {
 	char *data; /* malloc'ed, owned by the caller: dkv_buf_release() */
@@ -157,6 +162,16 @@ void dkv_buf_release(struct dkv_buf *buf);
  * epoch is below the shard's history watermark. */
 int dkv_store_get(struct dkv_store *store, uint32_t shard, const void *key,
 		  size_t klen, uint64_t epoch, struct dkv_val *out);
+
+/* Read flags. */
+#define DKV_READ_NO_IO 0x1 /* answer from memory or fail with DKV_ERR_BUSY:
+			      for event-loop threads, which must not block on
+			      the disk (retry the read on a worker thread) */
+
+/* dkv_store_get with flags (DKV_READ_*). */
+int dkv_store_get_flags(struct dkv_store *store, uint32_t shard,
+			const void *key, size_t klen, uint64_t epoch,
+			unsigned flags, struct dkv_val *out);
 
 /* Plain and metadata reads: 0, or DKV_ERR_NOT_FOUND. out->epoch is 0. */
 int dkv_store_get_plain(struct dkv_store *store, uint32_t shard,

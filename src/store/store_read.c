@@ -56,6 +56,13 @@ static int read_begin(struct dkv_store *s, uint32_t id, uint64_t epoch,
 int dkv_store_get(struct dkv_store *s, uint32_t id, const void *key,
 		  size_t klen, uint64_t epoch, struct dkv_val *out)
 {
+	return dkv_store_get_flags(s, id, key, klen, epoch, 0, out);
+}
+
+int dkv_store_get_flags(struct dkv_store *s, uint32_t id, const void *key,
+			size_t klen, uint64_t epoch, unsigned flags,
+			struct dkv_val *out)
+{
 	char ts_buf[LAYOUT_TS_SIZE];
 	rocksdb_readoptions_t *ro = NULL;
 	struct shard *sh = NULL;
@@ -73,11 +80,18 @@ int dkv_store_get(struct dkv_store *s, uint32_t id, const void *key,
 	if (rc != DKV_OK)
 		return rc;
 	ro = store_ro_at(epoch, ts_buf);
+	if (flags & DKV_READ_NO_IO)
+		rocksdb_readoptions_set_read_tier(ro, 1 /* kBlockCacheTier */);
 	val = rocksdb_get_cf_with_ts(s->db, ro, sh->cf_ver, key, klen, &vlen,
 				     &ts, &tslen, &err);
 	atomic_fetch_add(&s->n_gets, 1);
 	if (err != NULL) {
-		rc = store_err(err, "get");
+		if ((flags & DKV_READ_NO_IO) && strstr(err, "Incomplete")) {
+			rocksdb_free(err); /* it would have read the disk */
+			rc = DKV_ERR_BUSY;
+		} else {
+			rc = store_err(err, "get");
+		}
 		goto out;
 	}
 	if (val == NULL) {
