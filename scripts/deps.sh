@@ -11,6 +11,7 @@ packages=(
   libxxhash-dev                     # xxh3: hashing keys to shards
   libjansson-dev                    # JSON: the cluster map, --output json
   libinih-dev                       # dkvd's INI configuration file
+  libuv1-dev                        # dkvd's event loop
 )
 
 missing=()
