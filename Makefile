@@ -31,7 +31,7 @@ test-san: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS) -L unit
+	ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS)
 
 bench-store: deps build
 	$(BUILD)/bin/dkv-bench-store

@@ -12,6 +12,9 @@ packages=(
   libjansson-dev                    # JSON: the cluster map, --output json
   libinih-dev                       # dkvd's INI configuration file
   libuv1-dev                        # dkvd's event loop
+  libedit-dev                       # the dkv shell's line editing
+  python3 python3-redis             # integration tests (a Redis client)
+  redis-server redis-tools          # compatibility tests, benchmarks
 )
 
 missing=()
