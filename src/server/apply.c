@@ -255,9 +255,13 @@ int apply_cmd(struct apply_group *g, struct dkv_cmd *c,
 	c->epoch = 0;
 	c->old_found = 0;
 	memset(&c->old, 0, sizeof(c->old));
-	rc = read_current(g, c, &cur, &found);
-	if (rc != DKV_OK)
-		goto out;
+	memset(&cur, 0, sizeof(cur));
+	/* A plain SET does not depend on the current value: skip the read. */
+	if (c->op != DKV_OP_SET || c->cond != DKV_COND_NONE || c->want_old) {
+		rc = read_current(g, c, &cur, &found);
+		if (rc != DKV_OK)
+			goto out;
+	}
 	write = compute(c, &cur, found, dkv_store_max_value(g->store), &newv,
 			&newlen, numbuf, &heap);
 	if (write < 0) {

@@ -1,0 +1,105 @@
+/*
+ * client_int.h - libdkv's insides: the handle, the cached map, the
+ * connection pools, and the request loop that routes, redirects and
+ * retries (client.c). The public manual is include/dkv.h.
+ */
+#ifndef DKV_CLIENT_INT_H
+#define DKV_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dkv.h"
+#include "proto/resp.h"
+#include "shard/map.h"
+
+#define DKV_DEF_CONNECT_TIMEOUT_MS 2000u
+#define DKV_DEF_TIMEOUT_MS 10000u
+#define DKV_DEF_POOL_SIZE 4u
+#define DKV_DEF_MAX_REDIRECTS 8u
+#define DKV_DEF_RANGE_BATCH 256u
+#define DKV_DEF_MAP_CHECK_MS 1000u
+#define DKV_RANGE_BATCH_MAX 100000u /* the node's LIMIT ceiling */
+#define DKV_BACKOFF_FIRST_MS 5u
+#define DKV_BACKOFF_MAX_MS 500u
+
+struct dkv_conn;
+
+/* A published map: readers hold a reference while they route with it. */
+struct dkv_cmap {
+	struct dkv_map *map;
+	unsigned refs;
+};
+
+/* Idle connections to one node address. */
+struct dkv_pool {
+	struct dkv_pool *next;
+	char addr[DKV_ADDR_MAX];
+	uint32_t nidle;
+	struct dkv_conn **idle; /* pool_size slots */
+};
+
+struct dkv_client {
+	pthread_mutex_t lock; /* map, pools; never held across I/O */
+	struct dkv_cmap *cmap;
+	uint64_t cluster_id;
+	char **seeds;
+	size_t nseeds;
+	char *password;
+	char **allow;        /* NULL-terminated copy, or NULL */
+	uint32_t connect_timeout_ms;
+	uint32_t timeout_ms;
+	uint32_t pool_size;
+	uint32_t max_redirects;
+	uint32_t range_batch;
+	uint32_t map_check_ms;
+	uint64_t last_check_ms; /* the last map version check (lock) */
+	struct dkv_pool *pools;
+};
+
+/* --- the thread's last error (dkv_last_error) ------------------------------ */
+
+void dkv_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void dkv_clear_error(void);
+
+/* --- maps --------------------------------------------------------------- */
+
+/* A reference to the current map (never NULL on a connected handle);
+ * release with dkv_cmap_put. */
+struct dkv_cmap *dkv_cmap_get(struct dkv_client *c);
+void dkv_cmap_put(struct dkv_client *c, struct dkv_cmap *cm);
+/* Fetches the map from the cluster: prefer first (may be NULL), then the
+ * map's nodes, then the seeds; installs it if newer. 0 when some node
+ * answered with a map of this cluster. */
+int dkv_client_refresh(struct dkv_client *c, const char *prefer,
+		       uint64_t deadline_ms);
+
+/* --- requests ------------------------------------------------------------ */
+
+enum dkv_route_by { DKV_ROUTE_KEY, DKV_ROUTE_SHARD };
+
+struct dkv_creq {
+	size_t argc;
+	const char *const *argv;
+	const size_t *argvlen;
+	enum dkv_route_by by;
+	const void *key; /* DKV_ROUTE_KEY */
+	size_t klen;
+	uint32_t shard;  /* DKV_ROUTE_SHARD */
+	int write;       /* not retried once (maybe) sent */
+	/* Called with the node's reply unless it is an error reply; returns
+	 * the call's result. The reply is valid during the call only. */
+	int (*on_reply)(void *arg, const struct resp_reply *r);
+	void *arg;
+};
+
+/* Runs a request: route, send, follow redirects, retry (dkv.h, ROUTING
+ * AND RETRIES). Error replies become codes (dkv_reply_error). */
+int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq);
+
+/* The code of an error reply ("-ERR dkv: ... (NOT_FOUND)" ->
+ * DKV_ERR_NOT_FOUND), also recorded as the thread's last error. */
+int dkv_reply_error(const struct resp_reply *r, const char *addr);
+
+#endif /* DKV_CLIENT_INT_H */

@@ -1,0 +1,448 @@
+/*
+ * cmd.c - dispatch and the connection-level commands: PING, ECHO, HELLO,
+ * AUTH, QUIT, SELECT, CLIENT, COMMAND, INFO.
+ */
+#define _GNU_SOURCE
+#include "server/cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/conn.h"
+#include "server/node.h"
+
+#ifndef DKV_VERSION
+#define DKV_VERSION "0.1.0"
+#endif
+
+static const struct cmd_def g_cmds[CMD_COUNT] = {
+#define CMD_DEF_(id, name, arity, flags, fk, lk, st, fn)                       \
+	[CMD_##id] = { CMD_##id, name, arity, flags, fk, lk, st, fn },
+	DKV_COMMANDS(CMD_DEF_)
+#undef CMD_DEF_
+};
+
+static uint64_t g_calls[CMD_COUNT];
+
+const struct cmd_def *cmd_table(void)
+{
+	return g_cmds;
+}
+
+uint64_t cmd_calls(enum cmd_id id)
+{
+	return g_calls[id];
+}
+
+static const struct cmd_def *lookup(const char *name, size_t len)
+{
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (strlen(g_cmds[i].name) == len &&
+		    strncasecmp(g_cmds[i].name, name, len) == 0)
+			return &g_cmds[i];
+	return NULL;
+}
+
+static void put_err(struct resp_buf *b, const char *msg)
+{
+	resp_put_error(b, msg, strlen(msg));
+}
+
+void cmd_put_err(struct resp_buf *b, int rc)
+{
+	switch (rc) {
+	case DKV_ERR_INVAL:
+		put_err(b, "ERR value is not an integer or out of range");
+		break;
+	case DKV_ERR_OVERFLOW:
+		put_err(b, "ERR increment or decrement would overflow");
+		break;
+	case DKV_ERR_TOO_BIG:
+		put_err(b, "ERR string exceeds maximum allowed size");
+		break;
+	case DKV_ERR_AUTH:
+		put_err(b, "NOAUTH Authentication required.");
+		break;
+	case DKV_ERR_CLOSED:
+		put_err(b, "LOADING the node is shutting down");
+		break;
+	default:
+		resp_put_errorf(b, "ERR dkv: %s (%s)", dkv_strerror(rc),
+				dkv_errname(rc));
+		break;
+	}
+}
+
+int cmd_must_wait(const struct conn *c, const struct resp_cmd *cmd)
+{
+	const struct cmd_def *d;
+
+	if (c->reads_inflight == 0 && c->writes_inflight == 0)
+		return 0;
+	d = lookup(cmd->argv[0], cmd->argvlen[0]);
+	return d != NULL && conn_must_wait(c, d->flags);
+}
+
+void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
+{
+	const struct cmd_def *d = lookup(cmd->argv[0], cmd->argvlen[0]);
+	struct resp_buf *b;
+
+	if (d == NULL || (d->arity > 0 && (size_t)d->arity != cmd->argc) ||
+	    (d->arity < 0 && cmd->argc < (size_t)-d->arity) ||
+	    (!c->authed && !(d->flags & CMD_NOAUTH))) {
+		b = conn_reply_buf(c);
+		if (b == NULL)
+			return;
+		c->node->stats.errors++;
+		if (d == NULL) {
+			/* Redis: the name and the first arguments, quoted. */
+			resp_put_errorf(b,
+					"ERR unknown command '%.*s', with args "
+					"beginning with: ",
+					(int)(cmd->argvlen[0] > 128
+						      ? 128
+						      : cmd->argvlen[0]),
+					cmd->argv[0]);
+		} else if (!c->authed && !(d->flags & CMD_NOAUTH)) {
+			put_err(b, "NOAUTH Authentication required.");
+		} else {
+			resp_put_errorf(b,
+					"ERR wrong number of arguments for "
+					"'%s' command",
+					d->name);
+		}
+		return;
+	}
+	g_calls[d->id]++;
+	d->fn(c, cmd);
+}
+
+void cmd_ping(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (cmd->argc > 2)
+		put_err(b, "ERR wrong number of arguments for 'ping' command");
+	else if (cmd->argc == 2)
+		resp_put_bulk(b, cmd->argv[1], cmd->argvlen[1]);
+	else
+		resp_put_simple(b, "PONG", 4);
+}
+
+void cmd_echo(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b)
+		resp_put_bulk(b, cmd->argv[1], cmd->argvlen[1]);
+}
+
+static int arg_is(const struct resp_cmd *cmd, size_t i, const char *s)
+{
+	return cmd->argvlen[i] == strlen(s) &&
+	       strncasecmp(cmd->argv[i], s, cmd->argvlen[i]) == 0;
+}
+
+/* Constant-time comparison of a secret. */
+static int secret_equal(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	unsigned char diff = (unsigned char)(alen != blen);
+
+	for (size_t i = 0; i < alen; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+	return diff == 0;
+}
+
+static int try_auth(struct conn *c, const struct resp_cmd *cmd, size_t at,
+		    struct resp_buf *b)
+{
+	const char *pw = c->node->cfg.password;
+	size_t pass = cmd->argc - at == 2 ? at + 1 : at;
+
+	if (pw[0] == '\0') {
+		put_err(b, "ERR AUTH <password> called without any password "
+			   "configured for the default user. Are you sure "
+			   "your configuration is correct?");
+		return 0;
+	}
+	/* AUTH password, or AUTH default password (Redis 6 ACL form). */
+	if ((cmd->argc - at == 2 && !arg_is(cmd, at, "default")) ||
+	    !secret_equal(cmd->argv[pass], cmd->argvlen[pass], pw)) {
+		put_err(b, "WRONGPASS invalid username-password pair or user "
+			   "is disabled.");
+		return 0;
+	}
+	c->authed = 1;
+	return 1;
+}
+
+void cmd_auth(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (cmd->argc > 3) {
+		put_err(b, "ERR syntax error");
+		return;
+	}
+	if (try_auth(c, cmd, 1, b))
+		resp_put_ok(b);
+}
+
+static void put_kv(struct resp_buf *b, const char *k, const char *v)
+{
+	resp_put_bulk(b, k, strlen(k));
+	resp_put_bulk(b, v, strlen(v));
+}
+
+void cmd_hello(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+	size_t i = 1;
+	int64_t proto = 2;
+
+	if (b == NULL)
+		return;
+	if (cmd->argc > 1) {
+		if (resp_parse_i64(cmd->argv[1], cmd->argvlen[1], &proto) != 0) {
+			put_err(b, "ERR Protocol version is not an integer or "
+				   "out of range");
+			return;
+		}
+		i = 2;
+	}
+	if (proto != 2) {
+		put_err(b, "NOPROTO sorry, this protocol version is not "
+			   "supported");
+		return;
+	}
+	for (; i < cmd->argc; i++) {
+		if (arg_is(cmd, i, "AUTH") && i + 2 < cmd->argc) {
+			if (!try_auth(c, cmd, i + 1, b))
+				return;
+			i += 2;
+		} else if (arg_is(cmd, i, "SETNAME") && i + 1 < cmd->argc) {
+			i++;
+		} else {
+			resp_put_errorf(b, "ERR Syntax error in HELLO option "
+					   "'%.*s'",
+					(int)cmd->argvlen[i], cmd->argv[i]);
+			return;
+		}
+	}
+	if (!c->authed) {
+		put_err(b, "NOAUTH HELLO must be called with the client "
+			   "already authenticated, otherwise the HELLO "
+			   "<proto> AUTH <user> <pass> option can be used to "
+			   "authenticate the client and select the RESP "
+			   "protocol version at the same time");
+		return;
+	}
+	resp_put_array(b, 14);
+	put_kv(b, "server", "dkv");
+	put_kv(b, "version", DKV_VERSION);
+	resp_put_bulk(b, "proto", 5);
+	resp_put_int(b, 2);
+	resp_put_bulk(b, "id", 2);
+	resp_put_int(b, (int64_t)c->id);
+	put_kv(b, "mode", "cluster");
+	put_kv(b, "role", "master");
+	resp_put_bulk(b, "modules", 7);
+	resp_put_array(b, 0);
+}
+
+void cmd_quit(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	(void)cmd;
+	if (b)
+		resp_put_ok(b);
+	c->close_after = 1;
+}
+
+void cmd_select(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	/* One keyspace, as Redis Cluster: only database 0 exists. */
+	if (cmd->argvlen[1] == 1 && cmd->argv[1][0] == '0')
+		resp_put_ok(b);
+	else
+		put_err(b, "ERR SELECT is not allowed in cluster mode");
+}
+
+void cmd_client(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (arg_is(cmd, 1, "SETNAME") || arg_is(cmd, 1, "SETINFO"))
+		resp_put_ok(b);
+	else if (arg_is(cmd, 1, "ID"))
+		resp_put_int(b, (int64_t)c->id);
+	else
+		resp_put_errorf(b, "ERR unknown subcommand '%.*s'.",
+				(int)cmd->argvlen[1], cmd->argv[1]);
+}
+
+static void put_flag_list(struct resp_buf *b, unsigned flags)
+{
+	const char *f[4];
+	size_t n = 0;
+
+	if (flags & CMD_WRITE)
+		f[n++] = "write";
+	if (flags & CMD_READ)
+		f[n++] = "readonly";
+	if (flags & CMD_FAST)
+		f[n++] = "fast";
+	if (flags & CMD_NOAUTH)
+		f[n++] = "no_auth";
+	resp_put_array(b, n);
+	for (size_t i = 0; i < n; i++)
+		resp_put_simple(b, f[i], strlen(f[i]));
+}
+
+static void put_command_info(struct resp_buf *b, const struct cmd_def *d)
+{
+	resp_put_array(b, 6);
+	resp_put_bulk(b, d->name, strlen(d->name));
+	resp_put_int(b, d->arity);
+	put_flag_list(b, d->flags);
+	resp_put_int(b, d->first_key);
+	resp_put_int(b, d->last_key);
+	resp_put_int(b, d->step);
+}
+
+void cmd_command(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (cmd->argc == 1) {
+		resp_put_array(b, CMD_COUNT);
+		for (int i = 0; i < CMD_COUNT; i++)
+			put_command_info(b, &g_cmds[i]);
+	} else if (arg_is(cmd, 1, "COUNT")) {
+		resp_put_int(b, CMD_COUNT);
+	} else if (arg_is(cmd, 1, "INFO")) {
+		resp_put_array(b, cmd->argc - 2);
+		for (size_t i = 2; i < cmd->argc; i++) {
+			const struct cmd_def *d =
+				lookup(cmd->argv[i], cmd->argvlen[i]);
+
+			if (d)
+				put_command_info(b, d);
+			else
+				resp_put_null_array(b);
+		}
+	} else if (arg_is(cmd, 1, "DOCS")) {
+		resp_put_array(b, 0); /* no docs: clients fall back */
+	} else {
+		resp_put_errorf(b, "ERR unknown subcommand '%.*s'.",
+				(int)cmd->argvlen[1], cmd->argv[1]);
+	}
+}
+
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void cmd_info(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct node *n = c->node;
+	struct resp_buf *b = conn_reply_buf(c);
+	struct dkv_store_stats ss;
+	struct dkv_committer_stats cs;
+	char text[8192], eb[DKV_EPOCH_STR_MAX];
+	struct rusage ru;
+	uint32_t shards[1];
+	int len = 0;
+
+	(void)cmd;
+	if (b == NULL)
+		return;
+	dkv_store_stats(n->store, &ss);
+	dkv_committer_stats(n->committer, &cs);
+	getrusage(RUSAGE_SELF, &ru);
+#define P(...)                                                                 \
+	do {                                                                   \
+		int w_ = snprintf(text + len, sizeof(text) - (size_t)len,      \
+				  __VA_ARGS__);                                \
+		if (w_ > 0 && (size_t)(len + w_) < sizeof(text))               \
+			len += w_;                                             \
+	} while (0)
+	P("# Server\r\nredis_version:7.0.0\r\ndkv_version:%s\r\n"
+	  "redis_mode:cluster\r\nprocess_id:%d\r\ntcp_port:%u\r\n"
+	  "uptime_in_seconds:%llu\r\n\r\n",
+	  DKV_VERSION, (int)getpid(), n->cfg.port,
+	  (unsigned long long)((dkv_hlc_wall_ns(NULL) - n->start_ns) /
+			       1000000000));
+	P("# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n\r\n",
+	  (unsigned long long)n->nconns, n->cfg.max_clients);
+	P("# Memory\r\nused_memory_rss:%ld\r\nblock_cache_bytes:%llu\r\n"
+	  "memtable_bytes:%llu\r\n\r\n",
+	  rss_kb() * 1024, (unsigned long long)ss.cache_usage,
+	  (unsigned long long)ss.memtable_bytes);
+	P("# Stats\r\ntotal_connections_received:%llu\r\n"
+	  "total_commands_processed:%llu\r\nrejected_connections:%llu\r\n"
+	  "\r\n",
+	  (unsigned long long)n->stats.connections_total,
+	  (unsigned long long)n->stats.commands,
+	  (unsigned long long)n->stats.rejected);
+	P("# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n\r\n",
+	  (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
+	  (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
+	P("# Node\r\nnode_id:%u\r\nnode_state:%s\r\ndurability:%s\r\n"
+	  "map_version:%llu\r\n\r\n",
+	  n->cfg.node_id, dkv_sm_name(&n->sm),
+	  dkv_config_dur_name(n->cfg.durability),
+	  (unsigned long long)(n->map ? dkv_map_version(n->map) : 0));
+	P("# Shards\r\nshards_local:%d\r\nshards_total:%u\r\n\r\n",
+	  dkv_store_shard_list(n->store, shards, 0),
+	  n->map ? dkv_map_nshards(n->map) : 0);
+	P("# Epochs\r\nepoch_last:%llu\r\nepoch_last_time:%s\r\n"
+	  "hlc_bound:%llu\r\nhlc_max_offset_ms:%u\r\n\r\n",
+	  (unsigned long long)dkv_hlc_last(n->hlc),
+	  dkv_epoch_format(dkv_hlc_last(n->hlc), eb, sizeof(eb)),
+	  (unsigned long long)dkv_hlc_bound(n->hlc), n->cfg.max_offset_ms);
+	P("# Commits\r\ngroups:%llu\r\ncommands:%llu\r\nmax_group:%llu\r\n"
+	  "failed_groups:%llu\r\nstore_commits:%llu\r\nstore_gets:%llu\r\n"
+	  "disk_reads:%llu\r\n\r\n",
+	  (unsigned long long)cs.groups, (unsigned long long)cs.commands,
+	  (unsigned long long)cs.max_group,
+	  (unsigned long long)cs.failed_groups,
+	  (unsigned long long)ss.commits, (unsigned long long)ss.gets,
+	  (unsigned long long)n->stats.disk_reads);
+	P("# Commandstats\r\n");
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (g_calls[i])
+			P("cmdstat_%s:calls=%llu\r\n", g_cmds[i].name,
+			  (unsigned long long)g_calls[i]);
+#undef P
+	resp_put_bulk(b, text, (size_t)len);
+}

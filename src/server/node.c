@@ -1,0 +1,340 @@
+/* node.c - see node.h. */
+#define _GNU_SOURCE
+#include "server/node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "server/cmd.h"
+#include "server/conn.h"
+#include "server/peer.h"
+
+#define META_MAP "cluster.map"
+#define META_HLC "hlc.bound"
+#define DRAIN_POLL_MS 20
+
+static const struct dkv_sm_conf node_states[NODE_NSTATES] = {
+	[NODE_STARTING] = { "starting", 0,
+			    DKV_SM_BIT(NODE_SERVING) |
+				    DKV_SM_BIT(NODE_STOPPED) },
+	[NODE_SERVING] = { "serving", 0, DKV_SM_BIT(NODE_DRAINING) },
+	[NODE_DRAINING] = { "draining", 0, DKV_SM_BIT(NODE_STOPPED) },
+	[NODE_STOPPED] = { "stopped", DKV_SM_FINAL, 0 },
+};
+
+static int meta_put(struct dkv_store *s, const char *key, const void *val,
+		    size_t len)
+{
+	struct dkv_batch *b;
+	int rc = dkv_batch_create(s, &b);
+
+	if (rc != DKV_OK)
+		return rc;
+	rc = dkv_batch_put_meta(b, key, strlen(key), val, len);
+	if (rc == DKV_OK)
+		rc = dkv_batch_commit(b);
+	dkv_batch_destroy(b);
+	return rc;
+}
+
+/* The clock's bound: a synced metadata record. */
+static int hlc_persist(void *ctx, uint64_t bound)
+{
+	char buf[8];
+
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)(bound >> (8 * i));
+	return meta_put(ctx, META_HLC, buf, sizeof(buf));
+}
+
+static uint64_t hlc_stored_bound(struct dkv_store *s)
+{
+	struct dkv_val v;
+	uint64_t bound = 0;
+
+	if (dkv_store_get_meta(s, META_HLC, strlen(META_HLC), &v) != DKV_OK)
+		return 0;
+	for (int i = 7; i >= 0 && v.len == 8; i--)
+		bound = (bound << 8) | (uint8_t)v.data[i];
+	dkv_val_release(&v);
+	return bound;
+}
+
+static int ensure_shards(struct node *n, const struct dkv_map *m)
+{
+	for (uint32_t s = 0; s < dkv_map_nshards(m); s++) {
+		const struct dkv_map_node *owner;
+		int rc = dkv_map_shard_node(m, s, &owner);
+
+		if (rc != DKV_OK)
+			return rc;
+		if (owner->id != n->cfg.node_id ||
+		    dkv_store_shard_exists(n->store, s))
+			continue;
+		rc = dkv_store_shard_create(n->store, s);
+		if (rc != DKV_OK && rc != DKV_ERR_EXISTS)
+			return rc;
+	}
+	return DKV_OK;
+}
+
+int node_set_map(struct node *n, struct dkv_map *map)
+{
+	char *json = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (n->map != NULL &&
+	    (dkv_map_cluster_id(map) != dkv_map_cluster_id(n->map) ||
+	     dkv_map_version(map) < dkv_map_version(n->map))) {
+		rc = DKV_ERR_STATE;
+		goto fail;
+	}
+	rc = dkv_map_to_json(map, 0, &json, &len);
+	if (rc != DKV_OK)
+		goto fail;
+	rc = ensure_shards(n, map);
+	if (rc == DKV_OK)
+		rc = meta_put(n->store, META_MAP, json, len);
+	free(json);
+	if (rc != DKV_OK)
+		goto fail;
+	dkv_map_destroy(n->map);
+	n->map = map;
+	if (dkv_sm_state(&n->sm) == NODE_SERVING)
+		peers_sync(n);
+	return DKV_OK;
+fail:
+	dkv_map_destroy(map);
+	return rc;
+}
+
+static int map_load(struct node *n, char *err, size_t errlen)
+{
+	struct dkv_val v;
+	int rc = dkv_store_get_meta(n->store, META_MAP, strlen(META_MAP), &v);
+
+	if (rc == DKV_ERR_NOT_FOUND)
+		return DKV_OK; /* not in a cluster yet */
+	if (rc != DKV_OK)
+		return rc;
+	rc = dkv_map_from_json(v.data, v.len, NULL, &n->map, err, errlen);
+	dkv_val_release(&v);
+	if (rc == DKV_OK)
+		rc = ensure_shards(n, n->map);
+	return rc;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct node *n = server->data;
+
+	if (status < 0) {
+		DKV_WARN("node", "accept: %s", uv_strerror(status));
+		return;
+	}
+	conn_accept(n);
+}
+
+/* Committer thread -> loop: completed requests come back here. */
+static void on_done_async(uv_async_t *a)
+{
+	struct node *n = a->data;
+	struct req *list;
+
+	pthread_mutex_lock(&n->done_lock);
+	list = n->done_head;
+	n->done_head = n->done_tail = NULL;
+	pthread_mutex_unlock(&n->done_lock);
+	while (list != NULL) {
+		struct req *next = *(struct req **)list; /* next_done first */
+
+		req_complete(list);
+		list = next;
+	}
+}
+
+static void drain_check(uv_timer_t *t)
+{
+	struct node *n = t->data;
+
+	if (n->inflight > 0)
+		return;
+	for (struct conn *c = n->conns; c != NULL; c = c->next)
+		conn_close(c);
+	if (n->nconns > 0)
+		return;
+	uv_timer_stop(t);
+	peers_close(n);
+	dkv_sm_move(&n->sm, NODE_STOPPED);
+	uv_close((uv_handle_t *)&n->done_async, NULL);
+	uv_close((uv_handle_t *)&n->sig_term, NULL);
+	uv_close((uv_handle_t *)&n->sig_int, NULL);
+	uv_close((uv_handle_t *)&n->drain_timer, NULL);
+}
+
+void node_stop(struct node *n)
+{
+	if (dkv_sm_state(&n->sm) != NODE_SERVING)
+		return;
+	DKV_INFO("node", "stopping: draining %llu connections",
+		 (unsigned long long)n->nconns);
+	dkv_sm_move(&n->sm, NODE_DRAINING);
+	uv_close((uv_handle_t *)&n->listener, NULL);
+	for (struct conn *c = n->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		conn_drain(c);
+	}
+	/* Requests already read finish and are answered; then every
+	 * connection closes. */
+	uv_timer_start(&n->drain_timer, drain_check, 0, DRAIN_POLL_MS);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	(void)signum;
+	node_stop(s->data);
+}
+
+static int listen_on(struct node *n, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	int rc;
+
+	if (strchr(n->cfg.host, ':'))
+		rc = uv_ip6_addr(n->cfg.host, n->cfg.port,
+				 (struct sockaddr_in6 *)&addr);
+	else
+		rc = uv_ip4_addr(strcmp(n->cfg.host, "localhost") == 0
+					 ? "127.0.0.1"
+					 : n->cfg.host,
+				 n->cfg.port, (struct sockaddr_in *)&addr);
+	if (rc == 0)
+		rc = uv_tcp_init(&n->loop, &n->listener);
+	if (rc == 0) {
+		n->listener.data = n;
+		rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&addr, 0);
+	}
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen on %s: %s", n->cfg.listen,
+			 uv_strerror(rc));
+		return DKV_ERR_IO;
+	}
+	return DKV_OK;
+}
+
+int node_start(struct node *n, const struct dkv_config *cfg, char *err,
+	       size_t errlen)
+{
+	struct dkv_store_opts so;
+	struct dkv_hlc_io io;
+	struct dkv_hlc_opts ho = { 0 };
+	int rc;
+
+	memset(n, 0, sizeof(*n));
+	n->cfg = *cfg;
+	dkv_sm_init(&n->sm, "node", node_states, NODE_NSTATES, NODE_STARTING);
+	n->start_ns = dkv_hlc_wall_ns(NULL);
+	resp_limits_default(&n->limits);
+	n->limits.max_args = cfg->max_args;
+	n->limits.max_inline = cfg->max_inline;
+	n->limits.max_bulk = (size_t)cfg->max_value + 1024;
+	pthread_mutex_init(&n->done_lock, NULL);
+
+	dkv_store_opts_init(&so, cfg->dir);
+	so.durability = cfg->durability == DKV_CONFIG_FSYNC ? DKV_DUR_FSYNC
+			: cfg->durability == DKV_CONFIG_NONE ? DKV_DUR_NONE
+							     : DKV_DUR_GROUP;
+	so.cache_bytes = (size_t)cfg->cache_mb << 20;
+	so.write_buffer_bytes = (size_t)cfg->write_buffer_mb << 20;
+	so.max_key = cfg->max_key;
+	so.max_value = cfg->max_value;
+	rc = dkv_store_open(&so, &n->store);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "store %s: %s", cfg->dir,
+			 dkv_strerror(rc));
+		return rc;
+	}
+	io.ctx = n->store;
+	io.now_ns = dkv_hlc_wall_ns;
+	io.persist = hlc_persist;
+	ho.max_offset_ns = (uint64_t)cfg->max_offset_ms * 1000000;
+	/* After a restart the clock resumes at the persisted bound, up to one
+	 * window ahead of the wall clock; half the max offset keeps that
+	 * acceptable to peers (a synced write every quarter offset). */
+	ho.window_ns = ho.max_offset_ns / 2 ? ho.max_offset_ns / 2 : 1000000;
+	ho.bound = hlc_stored_bound(n->store);
+	rc = dkv_hlc_create(&io, &ho, &n->hlc);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "clock: %s", dkv_strerror(rc));
+		goto fail;
+	}
+	rc = map_load(n, err, errlen);
+	if (rc != DKV_OK) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "cluster map: %s",
+				 dkv_strerror(rc));
+		goto fail;
+	}
+	rc = dkv_committer_start(n->store, n->hlc, &n->committer);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "committer: %s", dkv_strerror(rc));
+		goto fail;
+	}
+	uv_loop_init(&n->loop);
+	n->loop.data = n;
+	uv_async_init(&n->loop, &n->done_async, on_done_async);
+	n->done_async.data = n;
+	uv_signal_init(&n->loop, &n->sig_term);
+	uv_signal_init(&n->loop, &n->sig_int);
+	n->sig_term.data = n->sig_int.data = n;
+	uv_signal_start(&n->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&n->sig_int, on_signal, SIGINT);
+	uv_timer_init(&n->loop, &n->drain_timer);
+	n->drain_timer.data = n;
+	rc = listen_on(n, err, errlen);
+	if (rc != DKV_OK) {
+		uv_close((uv_handle_t *)&n->done_async, NULL);
+		uv_close((uv_handle_t *)&n->sig_term, NULL);
+		uv_close((uv_handle_t *)&n->sig_int, NULL);
+		uv_close((uv_handle_t *)&n->drain_timer, NULL);
+		uv_close((uv_handle_t *)&n->listener, NULL);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&n->loop);
+		dkv_sm_move(&n->sm, NODE_STOPPED);
+		goto fail;
+	}
+	dkv_sm_move(&n->sm, NODE_SERVING);
+	peers_sync(n);
+	return DKV_OK;
+fail:
+	dkv_committer_stop(n->committer);
+	n->committer = NULL;
+	dkv_map_destroy(n->map);
+	n->map = NULL;
+	dkv_hlc_destroy(n->hlc);
+	n->hlc = NULL;
+	dkv_store_close(n->store);
+	n->store = NULL;
+	return rc;
+}
+
+int node_run(struct node *n)
+{
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	return DKV_OK;
+}
+
+void node_close(struct node *n)
+{
+	dkv_committer_stop(n->committer);
+	uv_loop_close(&n->loop);
+	dkv_map_destroy(n->map);
+	dkv_hlc_destroy(n->hlc);
+	dkv_store_close(n->store);
+	pthread_mutex_destroy(&n->done_lock);
+}

@@ -1,0 +1,89 @@
+/*
+ * node.h - one dkvd: its store, clock, committer, cluster map, listener
+ * and client connections, on one libuv loop.
+ *
+ *   STARTING --listening--> SERVING --SIGTERM/stop--> DRAINING
+ *                                                        |
+ *                 every connection closed, committer empty
+ *                                                        v
+ *                                                     STOPPED
+ *
+ * Threads: the loop thread parses, routes and answers; reads run on it
+ * when the data is in memory (DKV_READ_NO_IO) and on libuv's worker pool
+ * otherwise; writes go to the committer thread, which hands completed
+ * commands back through a uv_async queue. Nothing on the loop thread
+ * waits for the disk.
+ */
+#ifndef DKV_SERVER_NODE_H
+#define DKV_SERVER_NODE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/sm.h"
+#include "hlc/hlc.h"
+#include "proto/resp.h"
+#include "server/committer.h"
+#include "server/config.h"
+#include "shard/map.h"
+#include "store/store.h"
+
+enum node_state { NODE_STARTING, NODE_SERVING, NODE_DRAINING, NODE_STOPPED,
+		  NODE_NSTATES };
+
+struct conn;
+struct peer;
+struct req;
+
+struct node_stats {
+	uint64_t connections_total;
+	uint64_t commands;
+	uint64_t reads, writes, errors;
+	uint64_t disk_reads; /* reads that went to the worker pool */
+	uint64_t rejected;   /* connections over max_clients */
+};
+
+struct node {
+	struct dkv_config cfg;
+	struct dkv_sm sm;
+	uv_loop_t loop;
+	uv_tcp_t listener;
+	uv_async_t done_async;   /* committer -> loop completions */
+	uv_signal_t sig_term, sig_int;
+	uv_timer_t drain_timer;
+	struct dkv_store *store;
+	struct dkv_hlc *hlc;
+	struct dkv_committer *committer;
+	struct dkv_map *map;     /* NULL until the cluster is created */
+	struct resp_limits limits;
+
+	pthread_mutex_t done_lock;
+	struct req *done_head, *done_tail; /* completed on other threads */
+
+	struct peer **peers;     /* links to the other nodes */
+	size_t npeers;
+	struct conn *conns;      /* every open connection */
+	uint64_t nconns;
+	uint64_t inflight;       /* requests not yet completed */
+	uint64_t start_ns;
+	struct node_stats stats;
+};
+
+/* Opens the store, clock and committer, loads the cluster map, listens.
+ * On failure, *msg says why (static or in cfg-sized buffer). */
+int node_start(struct node *n, const struct dkv_config *cfg, char *err,
+	       size_t errlen);
+/* Runs the loop until the node has drained and stopped. */
+int node_run(struct node *n);
+/* Begins a graceful stop (as SIGTERM does). Loop thread only. */
+void node_stop(struct node *n);
+/* Frees what node_start made; after node_run returned. */
+void node_close(struct node *n);
+
+/* Installs a new cluster map (takes ownership): persisted, then used.
+ * Creates the store shards this node owns. DKV_ERR_STATE if it is older
+ * than the current one or names another cluster. */
+int node_set_map(struct node *n, struct dkv_map *map);
+
+#endif /* DKV_SERVER_NODE_H */
