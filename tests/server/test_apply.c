@@ -26,7 +26,7 @@ struct fixture {
 	struct dkv_committer *committer;
 };
 
-static int setup(void **state)
+static int setup_dur(void **state, enum dkv_durability dur)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct dkv_store_opts o;
@@ -35,7 +35,7 @@ static int setup(void **state)
 
 	assert_int_equal(test_tmpdir_make(f->dir, sizeof(f->dir)), 0);
 	dkv_store_opts_init(&o, f->dir);
-	o.durability = DKV_DUR_NONE;
+	o.durability = dur;
 	o.max_value = 64;
 	assert_int_equal(dkv_store_open(&o, &f->store), 0);
 	assert_int_equal(dkv_store_shard_create(f->store, 1), 0);
@@ -45,6 +45,18 @@ static int setup(void **state)
 			 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_dur(state, DKV_DUR_NONE);
+}
+
+/* Durable commits take an fsync each, so concurrent submitters queue up
+ * behind one and share the next. */
+static int setup_durable(void **state)
+{
+	return setup_dur(state, DKV_DUR_FSYNC);
 }
 
 static int teardown(void **state)
@@ -275,7 +287,7 @@ static void one_group_sees_its_own_writes(void **state)
 }
 
 #define THREADS 16
-#define PER_THREAD 400
+#define PER_THREAD 100
 
 struct worker {
 	struct fixture *f;
@@ -360,7 +372,9 @@ int main(void)
 		T(incrby_and_append_follow_redis),
 		cmocka_unit_test(int64_parse_and_format),
 		T(one_group_sees_its_own_writes),
-		T(concurrent_increments_share_commits),
+		cmocka_unit_test_setup_teardown(
+			concurrent_increments_share_commits, setup_durable,
+			teardown),
 		T(submit_after_stop_is_refused),
 	};
 #undef T
