@@ -116,6 +116,7 @@ struct phase {
 
 struct worker {
 	struct phase *ph;
+	int idx;             /* 0 .. threads-1 */
 	uint64_t rng;
 	struct dkv_batch *batch;
 	uint64_t *lat;       /* ns per op, cap entries */
@@ -339,7 +340,15 @@ static int op_put(struct worker *w, uint64_t i)
 	int rc;
 
 	(void)i;
-	key_make(w->key, rng_below(&w->rng, ph->nkeys));
+	/* Concurrent writers own disjoint keys: versions of one key must
+	 * be committed in epoch order (store.h), and each writer takes its
+	 * epoch on its own. */
+	key_make(w->key, ph->threads > 1
+				 ? w->idx + ph->threads *
+						    rng_below(&w->rng,
+							      ph->nkeys /
+								      ph->threads)
+				 : rng_below(&w->rng, ph->nkeys));
 	rc = dkv_hlc_now(ph->b->hlc, &e);
 	if (rc == 0)
 		rc = dkv_batch_put(w->batch, ph->shard, w->key, KEY_LEN,
@@ -553,6 +562,7 @@ static int phase_run(struct phase *ph, struct result *r)
 	}
 	for (int t = 0; t < ph->threads; t++) {
 		ws[t].ph = ph;
+		ws[t].idx = t;
 		ws[t].rng = rng_seed((uint64_t)t);
 		ws[t].lat = malloc(lat_bytes);
 		if (ws[t].lat == NULL) {

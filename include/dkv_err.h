@@ -42,7 +42,8 @@ extern "C" {
 	X(UNSUPPORTED, -20, "operation not supported")                         \
 	X(OVERFLOW, -21, "value or counter would overflow")                    \
 	X(NOSPACE, -22, "out of space")                                        \
-	X(INTERNAL, -23, "internal error")
+	X(INTERNAL, -23, "internal error")                                     \
+	X(WRITE_TOO_OLD, -24, "write epoch below the key's newest version")
 
 enum dkv_err {
 	DKV_OK = 0,

@@ -43,6 +43,17 @@ static void finish_group(struct dkv_committer *c, struct dkv_cmd *first,
 	if (rc != DKV_OK)
 		DKV_ERROR("committer", "group commit failed: %s",
 			  dkv_strerror(rc));
+	for (cmd = first; cmd != stop; cmd = cmd->next_)
+		n++;
+	/* Statistics first: a done() may let its submitter read them. */
+	pthread_mutex_lock(&c->lock);
+	c->stats.groups++;
+	c->stats.commands += n;
+	if (n > c->stats.max_group)
+		c->stats.max_group = n;
+	if (rc != DKV_OK)
+		c->stats.failed_groups++;
+	pthread_mutex_unlock(&c->lock);
 	for (cmd = first; cmd != stop; cmd = next) {
 		next = cmd->next_;
 		if (rc != DKV_OK && cmd->rc == DKV_OK) {
@@ -52,17 +63,8 @@ static void finish_group(struct dkv_committer *c, struct dkv_cmd *first,
 			cmd->epoch = 0;
 			dkv_val_release(&cmd->old);
 		}
-		n++;
 		cmd->done(cmd);
 	}
-	pthread_mutex_lock(&c->lock);
-	c->stats.groups++;
-	c->stats.commands += n;
-	if (n > c->stats.max_group)
-		c->stats.max_group = n;
-	if (rc != DKV_OK)
-		c->stats.failed_groups++;
-	pthread_mutex_unlock(&c->lock);
 }
 
 static void run_batch(struct dkv_committer *c, struct dkv_cmd *list)

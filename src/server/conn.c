@@ -238,11 +238,10 @@ static void conn_process(struct conn *c)
 			 * close. */
 			struct resp_buf *b = conn_reply_buf(c);
 
-			if (b)
-				resp_put_error(b, resp_cmd_parser_error(
-							  &c->parser),
-					       strlen(resp_cmd_parser_error(
-						       &c->parser)));
+			if (b) /* Redis: "-ERR Protocol error: ..." */
+				resp_put_errorf(b, "ERR %s",
+						resp_cmd_parser_error(
+							&c->parser));
 			c->close_after = 1;
 			c->node->stats.errors++;
 			break;

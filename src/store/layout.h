@@ -20,6 +20,15 @@
  * Records in "default"
  *   "\0cat/" + be32(shard id)  ->  struct layout_catalog (below)
  *   "\0wm/" + be32(shard id)   ->  le64 history watermark of the shard
+ *   "\0ceil/" + be32(shard id) ->  le64 epoch ceiling of the shard: no
+ *                                  version in its versioned family has a
+ *                                  higher epoch. Written in the same
+ *                                  RocksDB write as the first version
+ *                                  above the previous ceiling (raised by
+ *                                  a window, store_batch.c); at close,
+ *                                  the highest epoch written since open.
+ *                                  Absent: the shard is empty, or predates
+ *                                  the record (its ceiling is unknown).
  *   "\1" + user key            ->  user metadata (dkv_batch_put_meta)
  *   The leading byte keeps the store's records apart from metadata.
  *   The watermark is kept here, written before RocksDB's own
@@ -53,6 +62,9 @@
 #define LAYOUT_WM_PREFIX "\0wm/"
 #define LAYOUT_WM_PREFIX_LEN 4
 #define LAYOUT_WM_KEY_LEN (LAYOUT_WM_PREFIX_LEN + 4)
+#define LAYOUT_CEIL_PREFIX "\0ceil/"
+#define LAYOUT_CEIL_PREFIX_LEN 6
+#define LAYOUT_CEIL_KEY_LEN (LAYOUT_CEIL_PREFIX_LEN + 4)
 #define LAYOUT_META_PREFIX '\1'
 
 /* Shard states as persisted in the catalog. */
@@ -106,6 +118,15 @@ static inline void layout_wm_key(char *buf, uint32_t shard)
 	buf[5] = (char)(shard >> 16);
 	buf[6] = (char)(shard >> 8);
 	buf[7] = (char)shard;
+}
+
+static inline void layout_ceil_key(char *buf, uint32_t shard)
+{
+	memcpy(buf, LAYOUT_CEIL_PREFIX, LAYOUT_CEIL_PREFIX_LEN);
+	buf[6] = (char)(shard >> 24);
+	buf[7] = (char)(shard >> 16);
+	buf[8] = (char)(shard >> 8);
+	buf[9] = (char)shard;
 }
 
 static inline uint32_t layout_cat_shard(const char *key)

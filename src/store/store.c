@@ -176,10 +176,20 @@ static void options_build(struct dkv_store *s)
 	s->wo_commit = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo_commit,
 				      o->durability != DKV_DUR_NONE);
+
+	s->ro_newest = rocksdb_readoptions_create();
+	layout_put_le64(s->ts_newest_hi, DKV_EPOCH_MAX);
+	layout_put_le64(s->ts_newest_lo, 0);
+	rocksdb_readoptions_set_timestamp(s->ro_newest, s->ts_newest_hi,
+					  LAYOUT_TS_SIZE);
+	rocksdb_readoptions_set_iter_start_ts(s->ro_newest, s->ts_newest_lo,
+					      LAYOUT_TS_SIZE);
 }
 
 static void options_free(struct dkv_store *s)
 {
+	if (s->ro_newest)
+		rocksdb_readoptions_destroy(s->ro_newest);
 	if (s->wo_commit)
 		rocksdb_writeoptions_destroy(s->wo_commit);
 	if (s->wo_sync)
@@ -268,6 +278,7 @@ int dkv_store_open(const struct dkv_store_opts *opts, struct dkv_store **out)
 		goto fail_free;
 	pthread_mutex_init(&s->fsync_lock, NULL);
 	pthread_mutex_init(&s->ddl_lock, NULL);
+	pthread_mutex_init(&s->ceil_lock, NULL);
 	pthread_rwlock_init(&s->table_lock, NULL);
 	options_build(s);
 	rc = db_open(s);
@@ -284,6 +295,7 @@ fail_close:
 		rocksdb_close(s->db);
 	options_free(s);
 	pthread_rwlock_destroy(&s->table_lock);
+	pthread_mutex_destroy(&s->ceil_lock);
 	pthread_mutex_destroy(&s->ddl_lock);
 	pthread_mutex_destroy(&s->fsync_lock);
 fail_free:
@@ -297,11 +309,13 @@ void dkv_store_close(struct dkv_store *s)
 	if (s == NULL)
 		return;
 	assert(atomic_load(&s->batches) == 0);
+	store_ceil_save(s);
 	store_shards_free(s);
 	rocksdb_column_family_handle_destroy(s->cf_default);
 	rocksdb_close(s->db);
 	options_free(s);
 	pthread_rwlock_destroy(&s->table_lock);
+	pthread_mutex_destroy(&s->ceil_lock);
 	pthread_mutex_destroy(&s->ddl_lock);
 	pthread_mutex_destroy(&s->fsync_lock);
 	free(s->pathbuf);

@@ -95,7 +95,8 @@ int dkv_store_shard_create(struct dkv_store *store, uint32_t shard);
  * background. Calls in flight on the shard finish or fail cleanly. */
 int dkv_store_shard_drop(struct dkv_store *store, uint32_t shard);
 /* Copies every version and plain record of src, as of one point in time,
- * into a new shard dst (which must not exist). A crash midway leaves no dst. */
+ * into a new shard dst (which must not exist), each key's versions in
+ * epoch order. A crash midway leaves no dst. */
 int dkv_store_shard_copy(struct dkv_store *store, uint32_t src, uint32_t dst);
 /* Lists shard ids in ascending order: writes up to cap into ids, returns
  * the total number of shards (may exceed cap). */
@@ -116,7 +117,19 @@ size_t dkv_batch_count(const struct dkv_batch *batch);
 
 /* Versioned writes. key: 1..max_key bytes, value: 0..max_value bytes,
  * epoch: neither 0 nor DKV_EPOCH_MAX, and not below the shard's history
- * watermark (DKV_ERR_EPOCH_TOO_OLD). Data is copied into the batch. */
+ * watermark (DKV_ERR_EPOCH_TOO_OLD). Data is copied into the batch.
+ *
+ * Epoch order: the versions of a key are written in epoch order. A write
+ * below the epoch of the key's newest version (a put or a tombstone),
+ * committed or added earlier to this batch, is refused with
+ * DKV_ERR_WRITE_TOO_OLD; a write at an equal epoch is allowed and replaces
+ * that version (the later write wins). A refused write leaves the batch
+ * as it was. The store checks against what is committed and what this
+ * batch holds, not against other batches in flight: writes of one key in
+ * different batches must be ordered by the caller, each batch committed
+ * before the next one adds the key (in dkv each shard's commands are
+ * applied one at a time by its state machine, src/server/apply.c and
+ * committer.c). Why: docs/store.md, "Versions". */
 int dkv_batch_put(struct dkv_batch *batch, uint32_t shard, const void *key,
 		  size_t klen, const void *val, size_t vlen, uint64_t epoch);
 int dkv_batch_del(struct dkv_batch *batch, uint32_t shard, const void *key,

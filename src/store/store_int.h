@@ -34,7 +34,18 @@ struct shard {
 	rocksdb_column_family_handle_t *cf_ver;
 	rocksdb_column_family_handle_t *cf_plain;
 	_Atomic uint64_t watermark; /* history GC low watermark, 0 = none */
+	/* Epoch bounds for the order check (store_batch.c); DKV_EPOCH_MAX =
+	 * unknown. hi: >= every epoch committed or added to a batch, so a
+	 * write at or above it needs no lookup. ceil: the persisted ceiling
+	 * (layout.h), >= every epoch committed. */
+	_Atomic uint64_t hi;
+	_Atomic uint64_t ceil;
 };
+
+/* A ceiling is raised this far above the epoch that passed it, so that
+ * raising it (a commit serialized with the other raises) is rare: for HLC
+ * epochs, 2^30 is about a second. */
+#define STORE_CEIL_WINDOW (UINT64_C(1) << 30)
 
 struct dkv_store {
 	struct dkv_store_opts opts; /* path points at pathbuf */
@@ -48,10 +59,15 @@ struct dkv_store {
 	rocksdb_filterpolicy_t *bloom;   /* owned by table_opts */
 	rocksdb_writeoptions_t *wo_commit; /* per durability mode */
 	rocksdb_writeoptions_t *wo_sync;   /* catalog changes: always synced */
+	/* The order check's read (store_newest_epoch): every version, newest
+	 * first; ts_* are the timestamps it points at. */
+	rocksdb_readoptions_t *ro_newest;
+	char ts_newest_hi[LAYOUT_TS_SIZE], ts_newest_lo[LAYOUT_TS_SIZE];
 	rocksdb_column_family_handle_t *cf_default;
 
 	pthread_mutex_t fsync_lock; /* DKV_DUR_FSYNC: one commit at a time */
 	pthread_mutex_t ddl_lock;   /* shard create/drop/copy, one at a time */
+	pthread_mutex_t ceil_lock;  /* commits that raise a shard's ceiling */
 	pthread_rwlock_t table_lock;  /* guards shards/nshards */
 	struct shard **shards;       /* sorted by id */
 	size_t nshards, cap;
@@ -70,6 +86,11 @@ int store_shards_load(struct dkv_store *store, char **names,
 		      rocksdb_column_family_handle_t **handles, size_t n);
 void store_shards_free(struct dkv_store *store);
 void store_cf_name(char *buf, const char *prefix, uint32_t id);
+/* Adds to wb the ceiling record of shard id (layout.h). */
+void store_ceil_record(struct dkv_store *store, rocksdb_writebatch_t *wb,
+		       uint32_t id, uint64_t ceil);
+/* At close: each shard's ceiling lowered to its hi. */
+void store_ceil_save(struct dkv_store *store);
 
 /* store_gc.c: the watermark record; load re-applies it to RocksDB. */
 int store_wm_load(struct dkv_store *store, struct shard *shard);
@@ -80,6 +101,12 @@ int store_err(char *err, const char *what);
 
 /* store_read.c: read options at an epoch; ts_buf must outlive them. */
 rocksdb_readoptions_t *store_ro_at(uint64_t epoch, char *ts_buf);
+
+/* store_read.c: the epoch of the newest committed version of key in the
+ * shard, put or tombstone; 0 if it has none (or only versions that GC
+ * collapsed below the watermark). */
+int store_newest_epoch(struct dkv_store *store, struct shard *shard,
+		       const char *key, size_t klen, uint64_t *epoch);
 
 int store_check_key(const struct dkv_store *store, size_t klen);
 int store_check_epoch(uint64_t epoch);

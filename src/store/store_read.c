@@ -53,6 +53,41 @@ static int read_begin(struct dkv_store *s, uint32_t id, uint64_t epoch,
 	return DKV_OK;
 }
 
+/* The order check of the batch (store_batch.c). The newest version of a
+ * key is the first entry an iterator with iter_start_ts shows for it: the
+ * comparator sorts a key's versions by epoch, newest first, whatever the
+ * sequence numbers, and iter_start_ts makes tombstones entries too. */
+int store_newest_epoch(struct dkv_store *s, struct shard *sh, const char *key,
+		       size_t klen, uint64_t *epoch)
+{
+	rocksdb_iterator_t *it;
+	char *err = NULL;
+	int rc = DKV_OK;
+
+	*epoch = 0;
+	it = rocksdb_create_iterator_cf(s->db, s->ro_newest, sh->cf_ver);
+	rocksdb_iter_seek(it, key, klen);
+	if (rocksdb_iter_valid(it)) {
+		size_t ilen, ulen;
+		const char *ik = rocksdb_iter_key(it, &ilen);
+
+		if (ilen < LAYOUT_TS_SIZE + LAYOUT_TRAILER_SIZE) {
+			rc = DKV_ERR_CORRUPT;
+			goto out;
+		}
+		ulen = ilen - LAYOUT_TS_SIZE - LAYOUT_TRAILER_SIZE;
+		/* A put's timestamp is its epoch unless GC zeroed it below
+		 * the watermark, where no write is allowed anyway. */
+		if (key_cmp(ik, ulen, key, klen) == 0)
+			*epoch = layout_get_le64(ik + ulen);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rc = store_err(err, "order check");
+out:
+	rocksdb_iter_destroy(it);
+	return rc;
+}
+
 int dkv_store_get(struct dkv_store *s, uint32_t id, const void *key,
 		  size_t klen, uint64_t epoch, struct dkv_val *out)
 {

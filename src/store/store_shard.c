@@ -75,6 +75,8 @@ static struct shard *shard_new(uint32_t id, rocksdb_column_family_handle_t *v,
 	sh->cf_ver = v;
 	sh->cf_plain = p;
 	atomic_init(&sh->watermark, 0);
+	atomic_init(&sh->hi, 0); /* a new shard is empty; load sets them */
+	atomic_init(&sh->ceil, 0);
 	return sh;
 }
 
@@ -151,14 +153,27 @@ void store_shard_put(struct dkv_store *s, struct shard *sh)
 		shard_free(sh);
 }
 
+void store_ceil_record(struct dkv_store *s, rocksdb_writebatch_t *wb,
+		       uint32_t id, uint64_t ceil)
+{
+	char key[LAYOUT_CEIL_KEY_LEN], val[LAYOUT_TS_SIZE];
+
+	layout_ceil_key(key, id);
+	layout_put_le64(val, ceil);
+	rocksdb_writebatch_put_cf(wb, s->cf_default, key, sizeof(key), val,
+				  sizeof(val));
+}
+
 static int catalog_write(struct dkv_store *s, uint32_t id, int state)
 {
 	char key[LAYOUT_CAT_KEY_LEN], wm_key[LAYOUT_WM_KEY_LEN];
+	char ceil_key[LAYOUT_CEIL_KEY_LEN];
 	struct layout_catalog rec = { LAYOUT_CATALOG_VERSION, (uint8_t)state };
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	char *err = NULL;
 
 	layout_cat_key(key, id);
+	layout_ceil_key(ceil_key, id);
 	if (state == 0) { /* the shard is gone: forget its records */
 		layout_wm_key(wm_key, id);
 		rocksdb_writebatch_delete_cf(wb, s->cf_default, key,
@@ -169,6 +184,11 @@ static int catalog_write(struct dkv_store *s, uint32_t id, int state)
 		rocksdb_writebatch_put_cf(wb, s->cf_default, key, sizeof(key),
 					  (const char *)&rec, sizeof(rec));
 	}
+	/* Gone, or made anew: a ceiling a late commit of an earlier shard
+	 * with this id may have left is not this one's. */
+	if (state == 0 || state == LAYOUT_SHARD_CREATING)
+		rocksdb_writebatch_delete_cf(wb, s->cf_default, ceil_key,
+					     sizeof(ceil_key));
 	rocksdb_write(s->db, s->wo_sync, wb, &err);
 	rocksdb_writebatch_destroy(wb);
 	return store_err(err, "catalog write");
@@ -281,6 +301,65 @@ out:
 	return rc;
 }
 
+/* The ceiling of a shard at open: its record; without one, 0 if the shard
+ * is empty, else unknown (a shard older than the record). hi starts there:
+ * nothing newer is known until writes come. */
+static int ceil_load(struct dkv_store *s, struct shard *sh)
+{
+	char key[LAYOUT_CEIL_KEY_LEN];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	uint64_t ceil = DKV_EPOCH_MAX;
+	char *err = NULL, *val;
+	size_t vlen = 0;
+	int rc = DKV_OK;
+
+	layout_ceil_key(key, sh->id);
+	val = rocksdb_get_cf(s->db, ro, s->cf_default, key, sizeof(key), &vlen,
+			     &err);
+	rocksdb_readoptions_destroy(ro);
+	if (err != NULL)
+		return store_err(err, "ceiling read");
+	if (val != NULL) {
+		if (vlen == LAYOUT_TS_SIZE)
+			ceil = layout_get_le64(val);
+		else
+			rc = DKV_ERR_CORRUPT;
+		rocksdb_free(val);
+	} else {
+		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
+			s->db, s->ro_newest, sh->cf_ver);
+
+		rocksdb_iter_seek_to_first(it);
+		if (!rocksdb_iter_valid(it))
+			ceil = 0;
+		rocksdb_iter_get_error(it, &err);
+		rocksdb_iter_destroy(it);
+		rc = store_err(err, "ceiling read");
+	}
+	atomic_store(&sh->hi, ceil);
+	atomic_store(&sh->ceil, ceil);
+	return rc;
+}
+
+void store_ceil_save(struct dkv_store *s)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	char *err = NULL;
+
+	for (size_t i = 0; i < s->nshards; i++) {
+		struct shard *sh = s->shards[i];
+		uint64_t hi = atomic_load(&sh->hi);
+
+		if (hi != DKV_EPOCH_MAX && hi != atomic_load(&sh->ceil))
+			store_ceil_record(s, wb, sh->id, hi);
+	}
+	if (rocksdb_writebatch_count(wb) > 0) {
+		rocksdb_write(s->db, s->wo_sync, wb, &err);
+		store_err(err, "ceiling write"); /* the old ones stay valid */
+	}
+	rocksdb_writebatch_destroy(wb);
+}
+
 int store_shards_load(struct dkv_store *s, char **names,
 		      rocksdb_column_family_handle_t **handles, size_t n)
 {
@@ -346,6 +425,8 @@ int store_shards_load(struct dkv_store *s, char **names,
 		}
 		e->v = e->p = NULL;
 		rc = store_wm_load(s, sh);
+		if (rc == DKV_OK)
+			rc = ceil_load(s, sh);
 		if (rc != DKV_OK) {
 			shard_free(sh);
 			goto out;
@@ -505,6 +586,114 @@ out:
 	return rc;
 }
 
+/* One key's versions, held back so they are written oldest first: RocksDB
+ * assumes that a key's sequence numbers grow with its timestamps (point
+ * lookups stop at the newest sequence, compaction asserts it), while the
+ * iterator yields them newest first. Values are copied as they are (epoch
+ * header included), and so are timestamps, also those GC zeroed. The copy
+ * writes straight into the new shard, which no batch can reach before it
+ * is ACTIVE: it needs no order check. */
+struct copy_key {
+	char *key;
+	size_t klen, kcap;
+	char *buf; /* per version: ts (8) | put (1) | le64 vlen | value */
+	size_t used, bcap;
+	size_t *off;
+	size_t n, ocap;
+};
+
+static int copy_key_add(struct copy_key *ck, const char *ts, int put,
+			const char *v, size_t vlen)
+{
+	size_t need = LAYOUT_TS_SIZE + 1 + 8 + vlen;
+
+	if (ck->used + need > ck->bcap) {
+		size_t cap = ck->bcap ? ck->bcap : 4096;
+		char *n;
+
+		while (cap < ck->used + need)
+			cap *= 2;
+		n = realloc(ck->buf, cap);
+		if (n == NULL)
+			return DKV_ERR_NOMEM;
+		ck->buf = n;
+		ck->bcap = cap;
+	}
+	if (ck->n == ck->ocap) {
+		size_t cap = ck->ocap ? 2 * ck->ocap : 16;
+		size_t *n = realloc(ck->off, cap * sizeof(*n));
+
+		if (n == NULL)
+			return DKV_ERR_NOMEM;
+		ck->off = n;
+		ck->ocap = cap;
+	}
+	ck->off[ck->n++] = ck->used;
+	memcpy(ck->buf + ck->used, ts, LAYOUT_TS_SIZE);
+	ck->buf[ck->used + LAYOUT_TS_SIZE] = (char)put;
+	layout_put_le64(ck->buf + ck->used + LAYOUT_TS_SIZE + 1, vlen);
+	if (vlen)
+		memcpy(ck->buf + ck->used + LAYOUT_TS_SIZE + 9, v, vlen);
+	ck->used += need;
+	return DKV_OK;
+}
+
+static int copy_key_start(struct copy_key *ck, const char *key, size_t klen)
+{
+	if (klen > ck->kcap) {
+		char *n = realloc(ck->key, klen);
+
+		if (n == NULL)
+			return DKV_ERR_NOMEM;
+		ck->key = n;
+		ck->kcap = klen;
+	}
+	memcpy(ck->key, key, klen);
+	ck->klen = klen;
+	return DKV_OK;
+}
+
+/* Appends the held versions to wb, oldest first; returns their bytes. */
+static size_t copy_key_emit(struct copy_key *ck, rocksdb_writebatch_t *wb,
+			    rocksdb_column_family_handle_t *to)
+{
+	size_t bytes = 0;
+
+	for (size_t i = ck->n; i-- > 0;) {
+		const char *r = ck->buf + ck->off[i];
+		size_t vlen = layout_get_le64(r + LAYOUT_TS_SIZE + 1);
+
+		if (r[LAYOUT_TS_SIZE])
+			rocksdb_writebatch_put_cf_with_ts(
+				wb, to, ck->key, ck->klen, r, LAYOUT_TS_SIZE,
+				r + LAYOUT_TS_SIZE + 9, vlen);
+		else
+			rocksdb_writebatch_delete_cf_with_ts(
+				wb, to, ck->key, ck->klen, r, LAYOUT_TS_SIZE);
+		bytes += ck->klen + vlen;
+	}
+	ck->n = 0;
+	ck->used = 0;
+	return bytes;
+}
+
+static int copy_flush(struct dkv_store *s, rocksdb_writeoptions_t *wo,
+		      rocksdb_writebatch_t *wb, size_t *bytes, int force)
+{
+	char *err = NULL;
+
+	if (rocksdb_writebatch_count(wb) == 0 ||
+	    (!force && rocksdb_writebatch_count(wb) < COPY_BATCH_RECORDS &&
+	     *bytes < COPY_BATCH_BYTES))
+		return DKV_OK;
+	rocksdb_write(s->db, wo, wb, &err);
+	if (err != NULL)
+		return store_err(err, "shard copy");
+	rocksdb_writebatch_clear(wb);
+	*bytes = 0;
+	return DKV_OK;
+}
+
 /* Copies one family's records as of snap; versioned ones keep their epochs
  * and tombstones. */
 static int copy_cf(struct dkv_store *s, const rocksdb_snapshot_t *snap,
@@ -515,6 +704,7 @@ static int copy_cf(struct dkv_store *s, const rocksdb_snapshot_t *snap,
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	struct copy_key ck = { 0 };
 	rocksdb_iterator_t *it;
 	size_t bytes = 0;
 	char *err = NULL;
@@ -532,58 +722,76 @@ static int copy_cf(struct dkv_store *s, const rocksdb_snapshot_t *snap,
 	it = rocksdb_create_iterator_cf(s->db, ro, from);
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
 	     rocksdb_iter_next(it)) {
-		size_t klen, vlen;
+		size_t klen, vlen, ulen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
+		uint8_t type;
 
 		if (!versioned) {
 			rocksdb_writebatch_put_cf(wb, to, k, klen, v, vlen);
-		} else {
-			size_t ulen;
-			uint8_t type;
-
-			if (klen < LAYOUT_TS_SIZE + LAYOUT_TRAILER_SIZE) {
-				rc = DKV_ERR_CORRUPT;
+			bytes += klen + vlen;
+			rc = copy_flush(s, wo, wb, &bytes, 0);
+			if (rc != DKV_OK)
 				goto out;
-			}
-			ulen = klen - LAYOUT_TS_SIZE - LAYOUT_TRAILER_SIZE;
-			type = (uint8_t)k[klen - LAYOUT_TRAILER_SIZE];
-			if (type == LAYOUT_TYPE_VALUE)
-				rocksdb_writebatch_put_cf_with_ts(
-					wb, to, k, ulen, k + ulen,
-					LAYOUT_TS_SIZE, v, vlen);
-			else
-				rocksdb_writebatch_delete_cf_with_ts(
-					wb, to, k, ulen, k + ulen,
-					LAYOUT_TS_SIZE);
+			continue;
 		}
-		bytes += klen + vlen;
-		if (rocksdb_writebatch_count(wb) >= COPY_BATCH_RECORDS ||
-		    bytes >= COPY_BATCH_BYTES) {
-			rocksdb_write(s->db, wo, wb, &err);
-			if (err != NULL) {
-				rc = store_err(err, "shard copy");
+		if (klen < LAYOUT_TS_SIZE + LAYOUT_TRAILER_SIZE) {
+			rc = DKV_ERR_CORRUPT;
+			goto out;
+		}
+		ulen = klen - LAYOUT_TS_SIZE - LAYOUT_TRAILER_SIZE;
+		type = (uint8_t)k[klen - LAYOUT_TRAILER_SIZE];
+		if (ck.n > 0 && (ulen != ck.klen ||
+				 memcmp(k, ck.key, ulen) != 0)) {
+			bytes += copy_key_emit(&ck, wb, to);
+			rc = copy_flush(s, wo, wb, &bytes, 0);
+			if (rc != DKV_OK)
 				goto out;
-			}
-			rocksdb_writebatch_clear(wb);
-			bytes = 0;
 		}
+		if (ck.n == 0)
+			rc = copy_key_start(&ck, k, ulen);
+		if (rc == DKV_OK)
+			rc = copy_key_add(&ck, k + ulen,
+					  type == LAYOUT_TYPE_VALUE, v,
+					  type == LAYOUT_TYPE_VALUE ? vlen : 0);
+		if (rc != DKV_OK)
+			goto out;
 	}
 	rocksdb_iter_get_error(it, &err);
 	if (err != NULL) {
 		rc = store_err(err, "shard copy");
 		goto out;
 	}
-	if (rocksdb_writebatch_count(wb) > 0) {
-		rocksdb_write(s->db, wo, wb, &err);
-		rc = store_err(err, "shard copy");
-	}
+	bytes += copy_key_emit(&ck, wb, to);
+	rc = copy_flush(s, wo, wb, &bytes, 1);
 out:
+	free(ck.key);
+	free(ck.buf);
+	free(ck.off);
 	rocksdb_iter_destroy(it);
 	rocksdb_writeoptions_destroy(wo);
 	rocksdb_writebatch_destroy(wb);
 	rocksdb_readoptions_destroy(ro);
 	return rc;
+}
+
+/* The copy's epoch bounds: src's hi, read after the snapshot was taken,
+ * bounds every epoch copied (hi is raised before a commit). */
+static int copy_ceil(struct dkv_store *s, struct shard *src, struct shard *dst)
+{
+	uint64_t hi = atomic_load(&src->hi);
+	char *err = NULL;
+
+	atomic_store(&dst->hi, hi);
+	atomic_store(&dst->ceil, hi);
+	if (hi != DKV_EPOCH_MAX) { /* unknown stays unknown: no record */
+		rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+
+		store_ceil_record(s, wb, dst->id, hi);
+		rocksdb_write(s->db, s->wo_sync, wb, &err);
+		rocksdb_writebatch_destroy(wb);
+	}
+	return store_err(err, "ceiling write");
 }
 
 int dkv_store_shard_copy(struct dkv_store *s, uint32_t src_id, uint32_t dst_id)
@@ -612,6 +820,8 @@ int dkv_store_shard_copy(struct dkv_store *s, uint32_t src_id, uint32_t dst_id)
 	if (rc == DKV_OK && wm != 0)
 		rc = store_wm_set(s, dst, wm);
 	rocksdb_release_snapshot(s->db, snap);
+	if (rc == DKV_OK)
+		rc = copy_ceil(s, src, dst);
 	if (rc != DKV_OK) {
 		dkv_sm_move(&dst->sm, SHARD_DROPPING);
 		shard_undo(s, dst_id, dst->cf_ver, dst->cf_plain);

@@ -1,7 +1,8 @@
 /*
  * The versioned store, operation by operation: shards, versioned writes
  * and reads at epochs, ranges with anchors, history, batches that mix
- * kinds of records, bad input, GC with pins, checkpoints and copies.
+ * kinds of records, bad input, GC with pins, checkpoints and copies, and
+ * the epoch order of each key's versions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,8 +547,8 @@ static void copy_takes_every_version(void **state)
 
 	put(f, 1, "a", "a1", 10);
 	put(f, 1, "a", "a2", 20);
-	del(f, 1, "b", 25);
 	put(f, 1, "b", "b1", 15);
+	del(f, 1, "b", 25);
 	assert_int_equal(dkv_batch_put_plain(f->batch, 1, "rec", 3, "R", 1), 0);
 	assert_int_equal(dkv_batch_commit(f->batch), 0);
 
@@ -599,6 +602,367 @@ static void no_io_reads_never_touch_the_disk(void **state)
 	assert_true(rc == DKV_ERR_NOT_FOUND || rc == DKV_ERR_BUSY);
 }
 
+/* --- a key's versions are written in epoch order ------------------------ */
+
+static void writes_below_the_newest_version_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct hist h = { 0 };
+	uint64_t applied;
+
+	put(f, 1, "k", "v20", 20);
+	/* Below the newest version, a put: refused, put or delete. */
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "old", 3, 10),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(f->batch, 1, "k", 1, 19),
+			 DKV_ERR_WRITE_TOO_OLD);
+	/* Below a tombstone as well. */
+	del(f, 1, "k", 30);
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "old", 3, 29),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(f->batch, 1, "k", 1, 25),
+			 DKV_ERR_WRITE_TOO_OLD);
+	/* The refusals left the batch as it was: empty, or with what it had. */
+	assert_int_equal(dkv_batch_count(f->batch), 0);
+	assert_int_equal(dkv_batch_put(f->batch, 1, "x", 1, "x", 1, 7), 0);
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "old", 3, 21),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_count(f->batch), 1);
+	assert_int_equal(dkv_batch_commit(f->batch), 0);
+	expect(f, 1, "x", DKV_EPOCH_MAX, "x", 7);
+	expect(f, 1, "k", DKV_EPOCH_MAX, NULL, 0);
+	expect(f, 1, "k", 29, "v20", 20);
+	/* At the newest epoch: allowed, the later write wins. */
+	put(f, 1, "k", "v30", 30);
+	expect(f, 1, "k", DKV_EPOCH_MAX, "v30", 30);
+	del(f, 1, "k", 30);
+	expect(f, 1, "k", DKV_EPOCH_MAX, NULL, 0);
+	put(f, 1, "k", "again", 30);
+	expect(f, 1, "k", DKV_EPOCH_MAX, "again", 30);
+	/* One version per epoch: the last written. */
+	assert_int_equal(dkv_store_history(f->store, 1, "k", 1, 1,
+					   DKV_EPOCH_MAX, hist_cb, &h),
+			 2);
+	assert_int_equal(h.epochs[0], 30);
+	assert_string_equal(h.vals[0], "again");
+	assert_false(h.tomb[0]);
+	assert_int_equal(h.epochs[1], 20);
+	/* Each key has its own order, and so has each shard. */
+	put(f, 1, "j", "j5", 5);
+	assert_int_equal(dkv_store_shard_create(f->store, 2), 0);
+	put(f, 2, "k", "k5", 5);
+
+	/* The same from the files after a reopen. */
+	reopen(f);
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "old", 3, 29),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(f->batch, 1, "k", 1, 1),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(f->batch, 1, "j", 1, 4),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_put(f->batch, 2, "k", 1, "old", 3, 4),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_count(f->batch), 0);
+	put(f, 1, "j", "j6", 6); /* below other keys' versions: fine */
+	put(f, 1, "k", "v31", 31);
+	expect(f, 1, "k", DKV_EPOCH_MAX, "v31", 31);
+	expect(f, 1, "j", DKV_EPOCH_MAX, "j6", 6);
+
+	/* A refused write never reaches RocksDB, whose compaction would
+	 * abort the process on it (the reproducer: k@200, then k@100, then
+	 * a GC compaction). */
+	put(f, 1, "g", "new", 200);
+	assert_int_equal(dkv_batch_put(f->batch, 1, "g", 1, "old", 3, 100),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_store_gc(f->store, 1, 300, 1, &applied), 0);
+	assert_int_equal(applied, 300);
+	expect(f, 1, "g", DKV_EPOCH_MAX, "new", 200);
+	expect(f, 1, "g", 300, "new", 200);
+}
+
+static void a_batch_keeps_each_key_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct hist h = { 0 };
+	struct dkv_batch *b = f->batch;
+
+	assert_int_equal(dkv_store_shard_create(f->store, 2), 0);
+	put(f, 1, "k", "v10", 10);
+	assert_int_equal(dkv_batch_put(b, 1, "k", 1, "a", 1, 50), 0);
+	/* Below the batch's own write of the key: refused. */
+	assert_int_equal(dkv_batch_put(b, 1, "k", 1, "b", 1, 40),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(b, 1, "k", 1, 49),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_count(b), 1);
+	/* Equal: allowed, and it wins. */
+	assert_int_equal(dkv_batch_put(b, 1, "k", 1, "c", 1, 50), 0);
+	/* Other keys, and the same key in another shard, are apart. */
+	assert_int_equal(dkv_batch_put(b, 1, "kk", 2, "o", 1, 11), 0);
+	assert_int_equal(dkv_batch_put(b, 2, "k", 1, "s2", 2, 12), 0);
+	assert_int_equal(dkv_batch_del(b, 1, "k", 1, 60), 0);
+	assert_int_equal(dkv_batch_put(b, 1, "k", 1, "d", 1, 55),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_put(b, 2, "k", 1, "s2", 2, 11),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_count(b), 5);
+	assert_int_equal(dkv_batch_commit(b), 0);
+	expect(f, 1, "k", DKV_EPOCH_MAX, NULL, 0);
+	expect(f, 1, "k", 59, "c", 50);
+	expect(f, 1, "k", 49, "v10", 10);
+	expect(f, 1, "kk", DKV_EPOCH_MAX, "o", 11);
+	expect(f, 2, "k", DKV_EPOCH_MAX, "s2", 12);
+	assert_int_equal(dkv_store_history(f->store, 1, "k", 1, 1,
+					   DKV_EPOCH_MAX, hist_cb, &h),
+			 3);
+	assert_true(h.tomb[0]);
+	assert_int_equal(h.epochs[0], 60);
+	assert_string_equal(h.vals[1], "c");
+	/* A cleared batch forgets what it held: nothing of it was
+	 * committed. */
+	assert_int_equal(dkv_batch_put(b, 1, "z", 1, "z100", 4, 100), 0);
+	dkv_batch_clear(b);
+	assert_int_equal(dkv_batch_put(b, 1, "z", 1, "z90", 3, 90), 0);
+	assert_int_equal(dkv_batch_commit(b), 0);
+	expect(f, 1, "z", DKV_EPOCH_MAX, "z90", 90);
+	/* A committed one too, but its writes are now in the store. */
+	assert_int_equal(dkv_batch_put(b, 1, "z", 1, "z89", 3, 89),
+			 DKV_ERR_WRITE_TOO_OLD);
+	/* Many keys in one batch: the table grows, and still knows each. */
+	for (int i = 0; i < 1000; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "m%d", i);
+		assert_int_equal(dkv_batch_put(b, 1, key, strlen(key), "v", 1,
+					       1000 + (uint64_t)i),
+				 0);
+	}
+	for (int i = 0; i < 1000; i += 7) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "m%d", i);
+		assert_int_equal(dkv_batch_del(b, 1, key, strlen(key),
+					       999 + (uint64_t)i),
+				 DKV_ERR_WRITE_TOO_OLD);
+		assert_int_equal(dkv_batch_del(b, 1, key, strlen(key),
+					       1000 + (uint64_t)i),
+				 0);
+	}
+	assert_int_equal(dkv_batch_count(b), 1000 + 143);
+	assert_int_equal(dkv_batch_commit(b), 0);
+	expect(f, 1, "m6", DKV_EPOCH_MAX, "v", 1006);
+	expect(f, 1, "m7", DKV_EPOCH_MAX, NULL, 0);
+}
+
+/* Most writes are above everything written to their shard and skip the
+ * lookup, thanks to a bound the store keeps per shard and persists with
+ * the data. A state left by a crash (here: a checkpoint, taken without
+ * closing) must still bound every version it holds. */
+static void order_holds_without_a_clean_close(void **state)
+{
+	struct fixture *f = *state;
+	struct dkv_store_opts o = f->opts;
+	struct dkv_store *cp;
+	struct dkv_batch *b;
+	char path[300];
+
+	put(f, 1, "k", "v100", 100);
+	reopen(f); /* a clean close: the bound is 100 */
+	put(f, 1, "k", "v200", 200); /* past it: raised with this write */
+	put(f, 1, "j", "j150", 150);
+	snprintf(path, sizeof(path), "%s/cp", f->dir);
+	assert_int_equal(dkv_store_checkpoint(f->store, path), 0);
+	o.path = path;
+	assert_int_equal(dkv_store_open(&o, &cp), 0);
+	assert_int_equal(dkv_batch_create(cp, &b), 0);
+	assert_int_equal(dkv_batch_put(b, 1, "k", 1, "x", 1, 150),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_del(b, 1, "j", 1, 120),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_put(b, 1, "j", 1, "x", 1, 160), 0);
+	assert_int_equal(dkv_batch_put(b, 1, "new", 3, "x", 1, 1), 0);
+	assert_int_equal(dkv_batch_commit(b), 0);
+	dkv_batch_destroy(b);
+	dkv_store_close(cp);
+	/* The original goes on from where it was. */
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "x", 1, 199),
+			 DKV_ERR_WRITE_TOO_OLD);
+	put(f, 1, "k", "v201", 201);
+}
+
+struct raiser {
+	struct dkv_store *store;
+	int id;
+	int rc;
+};
+
+static _Atomic uint64_t raise_clock;
+
+static void *raiser_main(void *arg)
+{
+	struct raiser *r = arg;
+	struct dkv_batch *b = NULL;
+	char key[16];
+
+	r->rc = dkv_batch_create(r->store, &b);
+	for (int i = 0; r->rc == 0 && i < 200; i++) {
+		/* Epochs 2^31 apart: each commit passes the ceiling. */
+		uint64_t e = (atomic_fetch_add(&raise_clock, 1) + 1) << 31;
+
+		snprintf(key, sizeof(key), "r%d-%d", r->id, i % 8);
+		r->rc = dkv_batch_put(b, 1, key, strlen(key), "v", 1, e);
+		if (r->rc == 0)
+			r->rc = dkv_batch_commit(b);
+	}
+	dkv_batch_destroy(b);
+	return NULL;
+}
+
+/* Writers of one shard, each with its own keys, commit concurrently; many
+ * of their commits raise the shard's ceiling. What they leave on disk is
+ * bounded all the same. */
+static void concurrent_commits_keep_the_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct dkv_store_opts o = f->opts;
+	struct raiser r[4];
+	pthread_t th[4];
+	struct dkv_store *cp;
+	struct dkv_batch *b;
+	char path[300], key[16];
+
+	atomic_store(&raise_clock, 0);
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct raiser){ f->store, i, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, raiser_main,
+						&r[i]),
+				 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(r[i].rc, 0);
+	}
+	snprintf(path, sizeof(path), "%s/cp", f->dir);
+	assert_int_equal(dkv_store_checkpoint(f->store, path), 0);
+	o.path = path;
+	assert_int_equal(dkv_store_open(&o, &cp), 0);
+	assert_int_equal(dkv_batch_create(cp, &b), 0);
+	for (int i = 0; i < 4 * 8; i++) {
+		snprintf(key, sizeof(key), "r%d-%d", i / 8, i % 8);
+		assert_int_equal(dkv_batch_put(b, 1, key, strlen(key), "x", 1,
+					       UINT64_C(1) << 31),
+				 DKV_ERR_WRITE_TOO_OLD);
+	}
+	assert_int_equal(dkv_batch_put(b, 1, "r0-0", 4, "x", 1,
+				       (atomic_load(&raise_clock) + 1) << 31),
+			 0);
+	assert_int_equal(dkv_batch_commit(b), 0);
+	dkv_batch_destroy(b);
+	dkv_store_close(cp);
+}
+
+static void a_copy_keeps_the_order(void **state)
+{
+	struct fixture *f = *state;
+
+	put(f, 1, "k", "v100", 100);
+	del(f, 1, "t", 90);
+	assert_int_equal(dkv_store_shard_copy(f->store, 1, 2), 0);
+	assert_int_equal(dkv_batch_put(f->batch, 2, "k", 1, "x", 1, 50),
+			 DKV_ERR_WRITE_TOO_OLD);
+	assert_int_equal(dkv_batch_put(f->batch, 2, "t", 1, "x", 1, 89),
+			 DKV_ERR_WRITE_TOO_OLD);
+	put(f, 2, "k", "v2", 100);
+	expect(f, 2, "k", DKV_EPOCH_MAX, "v2", 100);
+	expect(f, 1, "k", DKV_EPOCH_MAX, "v100", 100);
+	reopen(f);
+	assert_int_equal(dkv_batch_del(f->batch, 2, "k", 1, 99),
+			 DKV_ERR_WRITE_TOO_OLD);
+	/* A dropped shard's versions are gone with it: a new shard of the
+	 * same id starts anew. */
+	assert_int_equal(dkv_store_shard_drop(f->store, 2), 0);
+	assert_int_equal(dkv_store_shard_create(f->store, 2), 0);
+	put(f, 2, "k", "fresh", 5);
+	reopen(f);
+	put(f, 2, "k", "fresh6", 6);
+	expect(f, 2, "k", DKV_EPOCH_MAX, "fresh6", 6);
+}
+
+/* Reproducer: the copy wrote each key's versions newest first, so an
+ * older version got a newer sequence number; with the two in different
+ * memtables a point read found the put@100 under the tombstone@200. */
+static void copy_reads_right_across_memtables(void **state)
+{
+	struct fixture *f = *state;
+	static char big[1024];
+	struct dkv_val v;
+	char key[16];
+
+	memset(big, 'b', sizeof(big));
+	f->opts.write_buffer_bytes = 1u << 20; /* 256 KiB memtables */
+	reopen(f);
+	for (int i = 0; i < 1023; i++) { /* fills the copy's first write */
+		snprintf(key, sizeof(key), "a%04d", i);
+		assert_int_equal(dkv_batch_put(f->batch, 1, key, 5, big,
+					       sizeof(big), 50),
+				 0);
+		if (i % 100 == 99)
+			assert_int_equal(dkv_batch_commit(f->batch), 0);
+	}
+	assert_int_equal(dkv_batch_put(f->batch, 1, "k", 1, "old", 3, 100), 0);
+	assert_int_equal(dkv_batch_del(f->batch, 1, "k", 1, 200), 0);
+	assert_int_equal(dkv_batch_commit(f->batch), 0);
+	expect(f, 1, "k", DKV_EPOCH_MAX, NULL, 0);
+	assert_int_equal(dkv_store_shard_copy(f->store, 1, 2), 0);
+	expect(f, 2, "k", DKV_EPOCH_MAX, NULL, 0);
+	expect(f, 2, "k", 199, "old", 100);
+	assert_int_equal(dkv_store_get(f->store, 2, "a0500", 5, DKV_EPOCH_MAX,
+				       &v),
+			 0);
+	assert_int_equal(v.len, sizeof(big));
+	assert_int_equal(v.epoch, 50);
+	dkv_val_release(&v);
+	reopen(f);
+	expect(f, 2, "k", DKV_EPOCH_MAX, NULL, 0);
+	expect(f, 2, "k", 150, "old", 100);
+}
+
+/* Reproducer: the same wrong order made a GC compaction of the copy trip
+ * RocksDB's assertion (compaction_iterator.cc), aborting the process. */
+static void copy_then_gc_with_compaction(void **state)
+{
+	struct fixture *f = *state;
+	struct hist h = { 0 };
+	struct dkv_val v;
+	uint64_t applied;
+
+	put(f, 1, "k", "v1", 100);
+	put(f, 1, "k", "v2", 200);
+	put(f, 1, "d", "d1", 100);
+	del(f, 1, "d", 250);
+	assert_int_equal(dkv_store_shard_copy(f->store, 1, 2), 0);
+	assert_int_equal(dkv_store_gc(f->store, 2, 300, 1, &applied), 0);
+	assert_int_equal(applied, 300);
+	expect(f, 2, "k", DKV_EPOCH_MAX, "v2", 200);
+	expect(f, 2, "k", 300, "v2", 200);
+	expect(f, 2, "d", 300, NULL, 0);
+	assert_int_equal(dkv_store_get(f->store, 2, "k", 1, 150, &v),
+			 DKV_ERR_EPOCH_TOO_OLD);
+	/* Only the version visible at the watermark is left. */
+	assert_int_equal(dkv_store_history(f->store, 2, "k", 1, 1,
+					   DKV_EPOCH_MAX, hist_cb, &h),
+			 1);
+	assert_int_equal(h.epochs[0], 200);
+	assert_string_equal(h.vals[0], "v2");
+	/* The source is untouched, and a GC of it compacts fine too. */
+	expect(f, 1, "k", 150, "v1", 100);
+	assert_int_equal(dkv_store_gc(f->store, 1, 300, 1, &applied), 0);
+	put(f, 2, "k", "v3", 300);
+	reopen(f);
+	expect(f, 2, "k", DKV_EPOCH_MAX, "v3", 300);
+	expect(f, 1, "k", 300, "v2", 200);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -614,6 +978,13 @@ int main(void)
 		T(checkpoint_opens_as_a_store),
 		T(copy_takes_every_version),
 		T(no_io_reads_never_touch_the_disk),
+		T(writes_below_the_newest_version_are_refused),
+		T(a_batch_keeps_each_key_in_order),
+		T(order_holds_without_a_clean_close),
+		T(concurrent_commits_keep_the_bound),
+		T(a_copy_keeps_the_order),
+		T(copy_reads_right_across_memtables),
+		T(copy_then_gc_with_compaction),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
