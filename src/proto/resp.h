@@ -28,7 +28,8 @@
  *       O(size^2). Between such calls the caller may move its buffer
  *       (realloc, memmove to the front) but must keep the bytes themselves;
  *   <0  a DKV_ERR_* code: DKV_ERR_PROTO (malformed input), DKV_ERR_TOO_BIG
- *       (a limit of struct resp_limits exceeded), DKV_ERR_NOMEM, or
+ *       (a limit of struct resp_limits exceeded), DKV_ERR_NOMEM,
+ *       DKV_ERR_INVAL (buf shorter than the bytes already passed), or
  *       DKV_ERR_UNSUPPORTED (RESP3 attributes and streamed types, replies
  *       only). A Redis-style text ("Protocol error: ...") is available from
  *       resp_*_parser_error(). The stream cannot be resynchronised: every
@@ -151,7 +152,7 @@ const char *resp_cmd_parser_error(const struct resp_cmd_parser *p);
 int resp_cmd_parse(struct resp_cmd_parser *p, const char *buf, size_t len,
 		   struct resp_cmd *out, size_t *consumed);
 
-/* --- reply parser (client side, node to node) ------------------------------ */
+/* --- reply parser (client side, node to node) ------------------------- */
 
 enum resp_type {
 	RESP_STRING = 1, /* +simple string: str/len */
@@ -315,7 +316,7 @@ int resp_put_map(struct resp_buf *b, size_t npairs); /* "%npairs\r\n" */
 int resp_put_set(struct resp_buf *b, size_t n);      /* "~n\r\n" */
 int resp_put_push(struct resp_buf *b, size_t n);     /* ">n\r\n" */
 
-/* --- numbers ---------------------------------------------------------------- */
+/* --- numbers ------------------------------------------------------------ */
 
 /* Writes v in decimal to dst (at least 20 bytes; no NUL); returns the
  * number of bytes. Table-driven, no snprintf. */

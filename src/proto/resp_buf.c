@@ -119,7 +119,7 @@ static int put_lit(struct resp_buf *b, const char *s, size_t n)
 /* t, s with CR and LF made spaces, CRLF. */
 static int put_line(struct resp_buf *b, char t, const char *s, size_t len)
 {
-	char *d, *q;
+	char *d, *q, *end;
 	int rc;
 
 	if (len > SIZE_MAX - 3)
@@ -131,9 +131,10 @@ static int put_line(struct resp_buf *b, char t, const char *s, size_t len)
 	d[0] = t;
 	if (len > 0) {
 		memcpy(d + 1, s, len);
-		for (q = d + 1; (q = memchr(q, '\r', (size_t)(d + 1 + len - q)));)
+		end = d + 1 + len;
+		for (q = d + 1; (q = memchr(q, '\r', (size_t)(end - q)));)
 			*q++ = ' ';
-		for (q = d + 1; (q = memchr(q, '\n', (size_t)(d + 1 + len - q)));)
+		for (q = d + 1; (q = memchr(q, '\n', (size_t)(end - q)));)
 			*q++ = ' ';
 	}
 	d[len + 1] = '\r';
@@ -196,10 +197,10 @@ int resp_put_errorf(struct resp_buf *b, const char *fmt, ...)
 
 int resp_put_int(struct resp_buf *b, int64_t v)
 {
+	uint64_t mag = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
 	char *d;
 	size_t n;
-	int rc = room(b, hdr_len(v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v) +
-			       (v < 0));
+	int rc = room(b, hdr_len(mag) + (v < 0));
 
 	if (RESP_UNLIKELY(rc < 0))
 		return rc;
@@ -290,7 +291,7 @@ int resp_put_command(struct resp_buf *b, size_t argc,
 	return 0;
 }
 
-/* --- RESP3 ------------------------------------------------------------------ */
+/* --- RESP3 ------------------------------------------------------------- */
 
 int resp_put_null3(struct resp_buf *b)
 {

@@ -232,20 +232,20 @@ static int parse_multibulk(struct resp_cmd_parser *p, const char *b,
 	return argc == nargs ? 1 : 0;
 }
 
-static int is_space(unsigned char c)
+static int is_space(unsigned c)
 {
 	/* isspace() in the C locale, as sdssplitargs uses. */
 	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static int is_hex(unsigned char c)
+static int is_hex(unsigned c)
 {
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-static unsigned hex_val(unsigned char c)
+static unsigned hex_val(unsigned c)
 {
-	return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
 /*
@@ -292,10 +292,9 @@ static int split_inline(struct resp_cmd_parser *p, const char *line,
 
 			if (inq) {
 				if (c == '\\' && AT(i + 1) == 'x' &&
-				    is_hex((unsigned char)AT(i + 2)) &&
-				    is_hex((unsigned char)AT(i + 3))) {
-					dst[o++] = (char)(hex_val((unsigned char)AT(i + 2)) * 16 +
-							  hex_val((unsigned char)AT(i + 3)));
+				    is_hex(AT(i + 2)) && is_hex(AT(i + 3))) {
+					dst[o++] = (char)(hex_val(AT(i + 2)) * 16 +
+							  hex_val(AT(i + 3)));
 					i += 3;
 				} else if (c == '\\' && AT(i + 1) != 0) {
 					unsigned e;
@@ -313,8 +312,7 @@ static int split_inline(struct resp_cmd_parser *p, const char *line,
 				} else if (c == '"') {
 					/* A closing quote must be followed by
 					 * a space or the end. */
-					if (AT(i + 1) != 0 &&
-					    !is_space((unsigned char)AT(i + 1)))
+					if (AT(i + 1) != 0 && !is_space(AT(i + 1)))
 						goto unbalanced;
 					done = 1;
 				} else if (c == 0) {
@@ -327,8 +325,7 @@ static int split_inline(struct resp_cmd_parser *p, const char *line,
 					i++;
 					dst[o++] = '\'';
 				} else if (c == '\'') {
-					if (AT(i + 1) != 0 &&
-					    !is_space((unsigned char)AT(i + 1)))
+					if (AT(i + 1) != 0 && !is_space(AT(i + 1)))
 						goto unbalanced;
 					done = 1;
 				} else if (c == 0) {
