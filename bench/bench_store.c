@@ -1218,7 +1218,7 @@ static int bench_run(struct bench *b)
 			 cmt[i].speedup);
 		print_row(b, &cmt[i]);
 	}
-	dkv_committer_stop(b->committer);
+	dkv_committer_destroy(b->committer);
 	b->committer = NULL;
 	dkv_store_close(s);
 	s = NULL;

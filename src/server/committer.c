@@ -160,13 +160,22 @@ void dkv_committer_submit(struct dkv_committer *c, struct dkv_cmd *cmd)
 
 void dkv_committer_stop(struct dkv_committer *c)
 {
-	if (c == NULL)
-		return;
 	pthread_mutex_lock(&c->lock);
+	if (dkv_sm_state(&c->sm) != COMMITTER_RUNNING) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	dkv_sm_move(&c->sm, COMMITTER_DRAINING);
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
+}
+
+void dkv_committer_destroy(struct dkv_committer *c)
+{
+	if (c == NULL)
+		return;
+	dkv_committer_stop(c);
 	apply_group_destroy(c->group);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);

@@ -10,7 +10,7 @@
  *
  *   RUNNING --stop()--> DRAINING --queue empty--> STOPPED
  *
- * A command submitted after stop() is completed at once with
+ * A command submitted once stop() has begun is completed at once with
  * DKV_ERR_CLOSED, on the submitter's thread.
  */
 #ifndef DKV_SERVER_COMMITTER_H
@@ -42,8 +42,11 @@ int dkv_committer_start(struct dkv_store *store, struct dkv_hlc *hlc,
 /* Queues cmd; its done() runs later on the committer thread. */
 void dkv_committer_submit(struct dkv_committer *c, struct dkv_cmd *cmd);
 
-/* Completes every queued command, stops the thread, frees c. */
+/* Completes every queued command and stops the thread; c stays valid
+ * (submissions now complete with DKV_ERR_CLOSED) until destroyed. */
 void dkv_committer_stop(struct dkv_committer *c);
+/* Stops c if it runs, then frees it. NULL is fine. */
+void dkv_committer_destroy(struct dkv_committer *c);
 
 void dkv_committer_stats(struct dkv_committer *c,
 			 struct dkv_committer_stats *out);

@@ -312,7 +312,7 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	peers_sync(n);
 	return DKV_OK;
 fail:
-	dkv_committer_stop(n->committer);
+	dkv_committer_destroy(n->committer);
 	n->committer = NULL;
 	dkv_map_destroy(n->map);
 	n->map = NULL;
@@ -331,7 +331,7 @@ int node_run(struct node *n)
 
 void node_close(struct node *n)
 {
-	dkv_committer_stop(n->committer);
+	dkv_committer_destroy(n->committer);
 	uv_loop_close(&n->loop);
 	dkv_map_destroy(n->map);
 	dkv_hlc_destroy(n->hlc);
