@@ -524,17 +524,18 @@ static void write_submit(struct conn *c, struct req *r)
 		dkv_committer_submit(c->node->committer, &r->cmds[i]);
 }
 
-static void one_key_write(struct conn *c, const struct resp_cmd *cmd,
-			  enum cmd_id id, enum dkv_op op, int64_t delta)
+/* A one-key write request from argv[1] (key) and argv[2] (value, if
+ * any), or NULL when the command was forwarded or answered. */
+static struct req *one_key_begin(struct conn *c, const struct resp_cmd *cmd,
+				 enum cmd_id id, enum dkv_op op, int64_t delta)
 {
 	struct req *r;
 
 	if (forward_if_remote(c, cmd, 1, cmd->argc, CMD_COUNT))
-		return;
+		return NULL;
 	r = write_begin(c, cmd, id, 1);
-
 	if (r == NULL)
-		return;
+		return NULL;
 	r->cmds[0].op = op;
 	r->cmds[0].key = r->argv[1];
 	r->cmds[0].klen = r->argvlen[1];
@@ -543,7 +544,16 @@ static void one_key_write(struct conn *c, const struct resp_cmd *cmd,
 		r->cmds[0].vlen = r->argvlen[2];
 	}
 	r->cmds[0].delta = delta;
-	write_submit(c, r);
+	return r;
+}
+
+static void one_key_write(struct conn *c, const struct resp_cmd *cmd,
+			  enum cmd_id id, enum dkv_op op, int64_t delta)
+{
+	struct req *r = one_key_begin(c, cmd, id, op, delta);
+
+	if (r != NULL)
+		write_submit(c, r);
 }
 
 void cmd_set(struct conn *c, const struct resp_cmd *cmd)
@@ -579,16 +589,9 @@ void cmd_set(struct conn *c, const struct resp_cmd *cmd)
 			return;
 		}
 	}
-	if (forward_if_remote(c, cmd, 1, cmd->argc, CMD_COUNT))
-		return;
-	r = write_begin(c, cmd, CMD_SET, 1);
+	r = one_key_begin(c, cmd, CMD_SET, DKV_OP_SET, 0);
 	if (r == NULL)
 		return;
-	r->cmds[0].op = DKV_OP_SET;
-	r->cmds[0].key = r->argv[1];
-	r->cmds[0].klen = r->argvlen[1];
-	r->cmds[0].val = r->argv[2];
-	r->cmds[0].vlen = r->argvlen[2];
 	r->cmds[0].cond = cond;
 	r->cmds[0].want_old = want_old;
 	write_submit(c, r);
@@ -596,19 +599,10 @@ void cmd_set(struct conn *c, const struct resp_cmd *cmd)
 
 void cmd_setnx(struct conn *c, const struct resp_cmd *cmd)
 {
-	struct req *r;
-
-	if (forward_if_remote(c, cmd, 1, cmd->argc, CMD_COUNT))
-		return;
-	r = write_begin(c, cmd, CMD_SETNX, 1);
+	struct req *r = one_key_begin(c, cmd, CMD_SETNX, DKV_OP_SET, 0);
 
 	if (r == NULL)
 		return;
-	r->cmds[0].op = DKV_OP_SET;
-	r->cmds[0].key = r->argv[1];
-	r->cmds[0].klen = r->argvlen[1];
-	r->cmds[0].val = r->argv[2];
-	r->cmds[0].vlen = r->argvlen[2];
 	r->cmds[0].cond = DKV_COND_NX;
 	write_submit(c, r);
 }
