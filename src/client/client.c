@@ -587,14 +587,20 @@ static int route(const struct dkv_cmap *cm, const struct dkv_creq *rq,
 	return DKV_OK;
 }
 
-/* "MOVED <shard> <addr>": the address into addr, or DKV_ERR_PROTO. */
+/* "MOVED <shard> <addr> [<version>]": the address into addr, or
+ * DKV_ERR_PROTO. */
 static int parse_moved(const struct resp_reply *r, char *addr)
 {
-	const char *p = r->str + 6, *end = r->str + r->len, *sp;
+	const char *p = r->str + 6, *end = r->str + r->len, *sp, *sp2;
 
 	if (r->len < 6)
 		return DKV_ERR_PROTO;
 	sp = memchr(p, ' ', (size_t)(end - p));
+	if (sp != NULL) {
+		sp2 = memchr(sp + 1, ' ', (size_t)(end - sp - 1));
+		if (sp2 != NULL)
+			end = sp2; /* the map version follows */
+	}
 	if (sp == NULL || (size_t)(end - sp - 1) >= DKV_ADDR_MAX ||
 	    end - sp - 1 <= 0)
 		return DKV_ERR_PROTO;
@@ -693,6 +699,31 @@ int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq)
 			last = DKV_ERR_IO;
 			snprintf(why, sizeof(why), "%s", dkv_last_error());
 			goto retry_refresh;
+		}
+		if (dkv_conn_routed(conn) != version) {
+			/* Tell the node which map this client routes by, so
+			 * that it redirects rather than forwards when the map
+			 * is stale. A node that does not know the command
+			 * forwards: fine. */
+			char vbuf[24];
+			const char *av[2] = { "DKV.ROUTED", vbuf };
+			size_t al[2] = { 10, 0 };
+			const struct resp_reply *vr;
+
+			al[1] = (size_t)snprintf(vbuf, sizeof(vbuf), "%llu",
+						 (unsigned long long)version);
+			rc = dkv_conn_call(conn, 2, av, al, deadline, &vr,
+					   NULL);
+			if (rc != DKV_OK) {
+				dkv_conn_close(conn);
+				if (rc == DKV_ERR_TIMEOUT || rc == DKV_ERR_NOMEM)
+					return rc;
+				last = DKV_ERR_IO;
+				snprintf(why, sizeof(why), "%s",
+					 dkv_last_error());
+				goto retry_refresh;
+			}
+			dkv_conn_set_routed(conn, version);
 		}
 		if (check_due(c)) {
 			rc = check_version(c, conn, rq, version, deadline);

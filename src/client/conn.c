@@ -29,7 +29,18 @@ struct dkv_conn {
 	size_t drop;      /* bytes of the last reply, dropped on next call */
 	struct resp_reply_parser parser;
 	struct resp_buf out;
+	uint64_t routed;  /* map version announced with DKV.ROUTED, 0 none */
 };
+
+uint64_t dkv_conn_routed(const struct dkv_conn *c)
+{
+	return c->routed;
+}
+
+void dkv_conn_set_routed(struct dkv_conn *c, uint64_t version)
+{
+	c->routed = version;
+}
 
 uint64_t dkv_now_ms(void)
 {

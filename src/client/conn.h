@@ -36,6 +36,11 @@ int dkv_addr_split(const char *addr, char *host, size_t hostlen,
 int dkv_conn_open(const char *addr, const char *password,
 		  uint64_t deadline_ms, struct dkv_conn **out);
 void dkv_conn_close(struct dkv_conn *c);
+/* The map version announced on this connection with DKV.ROUTED (0:
+ * none yet); the node then redirects requests routed by an older map. */
+uint64_t dkv_conn_routed(const struct dkv_conn *c);
+void dkv_conn_set_routed(struct dkv_conn *c, uint64_t version);
+
 /* The address the connection was opened to (owned by it). */
 const char *dkv_conn_addr(const struct dkv_conn *c);
 

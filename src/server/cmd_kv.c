@@ -56,6 +56,24 @@ static int locate(struct conn *c, const char *key, size_t klen,
 		return -1;
 	}
 	*owner_id = owner->id;
+	if (c->routed_version != 0) {
+		/* A client that routes by itself: serve only what it sent to
+		 * the right node under the current map; redirect the rest,
+		 * naming the owner and the current version (docs/server.md). */
+		uint64_t v = dkv_map_version(n->map);
+
+		if (c->routed_version > v) {
+			resp_put_errorf(b, "TRYAGAIN this node's map (version "
+					   "%llu) is older than the client's",
+					(unsigned long long)v);
+			return -1;
+		}
+		if (c->routed_version < v || owner->id != n->cfg.node_id) {
+			resp_put_errorf(b, "MOVED %u %s %llu", *shard,
+					owner->addr, (unsigned long long)v);
+			return -1;
+		}
+	}
 	return owner->id == n->cfg.node_id ? 0 : 1;
 }
 
@@ -760,6 +778,21 @@ void cmd_dkv_setmap(struct conn *c, const struct resp_cmd *cmd)
 		cmd_put_err(b, rc);
 	else
 		resp_put_ok(b);
+}
+
+void cmd_dkv_routed(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+	int64_t v;
+
+	if (b == NULL)
+		return;
+	if (resp_parse_i64(cmd->argv[1], cmd->argvlen[1], &v) != 0 || v < 0) {
+		cmd_put_err(b, DKV_ERR_INVAL);
+		return;
+	}
+	c->routed_version = (uint64_t)v;
+	resp_put_ok(b);
 }
 
 void cmd_dkv_epoch(struct conn *c, const struct resp_cmd *cmd)

@@ -206,6 +206,20 @@ void cmd_dkv_range(struct conn *c, const struct resp_cmd *cmd)
 		const struct dkv_map_node *owner;
 
 		dkv_map_shard_node(n->map, (uint32_t)rc, &owner);
+		if (c->routed_version != 0 &&
+		    (c->routed_version != dkv_map_version(n->map) ||
+		     owner->id != n->cfg.node_id)) {
+			b = conn_reply_buf(c);
+			if (b && c->routed_version > dkv_map_version(n->map))
+				resp_put_errorf(b, "TRYAGAIN this node's map is "
+						   "older than the client's");
+			else if (b)
+				resp_put_errorf(b, "MOVED %d %s %llu", rc,
+						owner->addr,
+						(unsigned long long)
+							dkv_map_version(n->map));
+			goto out;
+		}
 		if (owner->id != n->cfg.node_id) {
 			peer_forward(n, owner->id, c, cmd);
 			goto out;

@@ -48,6 +48,9 @@ struct conn {
 	int reading;        /* uv_read_start is on */
 	int writing;        /* a uv_write is in flight */
 	int close_after;    /* close once the replies are written (QUIT) */
+	/* DKV.ROUTED: the map version this client routes by (0: it does
+	 * not route; requests for other nodes' keys are forwarded). */
+	uint64_t routed_version;
 	struct resp_cmd_parser parser;
 	struct resp_buf in;
 	size_t in_parsed;   /* bytes of `in` consumed by parsed commands */

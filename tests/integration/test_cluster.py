@@ -86,6 +86,38 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(out[2], 21)
         self.assertEqual(out[3], 0)
 
+    def test_routing_clients_get_redirects_naming_owner_and_version(self):
+        cl = self.cluster
+        key = b"routed-key"
+        shard, owner = cl.nodes[0].client().execute_command(
+            "DKV.SHARDOF", key)[:2]
+        other = [nd for nd in cl.nodes if nd.id != owner][0]
+        c = other.client()
+        c.set(key, b"v")  # a plain client is forwarded
+        self.assertEqual(c.execute_command("DKV.ROUTED", cl.version), b"OK")
+        with self.assertRaises(redis.ResponseError) as e:
+            c.get(key)
+        addr = [nd.addr for nd in cl.nodes if nd.id == owner][0]
+        self.assertEqual(str(e.exception),
+                         "MOVED %d %s %d" % (shard, addr, cl.version))
+        # At the owner with the current version: served.
+        oc = [nd for nd in cl.nodes if nd.id == owner][0].client()
+        oc.execute_command("DKV.ROUTED", cl.version)
+        self.assertEqual(oc.get(key), b"v")
+        # A stale version is redirected even at the owner; a version the
+        # node has not seen yet asks the client to try again.
+        oc.execute_command("DKV.ROUTED", cl.version - 1 or 1)
+        if cl.version > 1:
+            with self.assertRaises(redis.ResponseError):
+                oc.get(key)
+        oc.execute_command("DKV.ROUTED", cl.version + 5)
+        with self.assertRaises(redis.ResponseError) as e:
+            oc.get(key)
+        self.assertTrue(str(e.exception).startswith("TRYAGAIN"))
+        # 0: back to forwarding.
+        c.execute_command("DKV.ROUTED", 0)
+        self.assertEqual(c.get(key), b"v")
+
     def test_counters_are_exact_through_any_node(self):
         clients = [self.node(i).client() for i in range(3)]
         for i in range(90):
