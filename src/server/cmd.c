@@ -185,6 +185,24 @@ static int try_auth(struct conn *c, const struct resp_cmd *cmd, size_t at,
 	return 1;
 }
 
+/* DKV.PEER secret: another node of the cluster authenticates with the
+ * cluster's secret (node.password is for clients). */
+void cmd_dkv_peer(struct conn *c, const struct resp_cmd *cmd)
+{
+	const char *secret = c->node->cfg.secret;
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (secret[0] == '\0' ||
+	    !secret_equal(cmd->argv[1], cmd->argvlen[1], secret)) {
+		put_err(b, "WRONGPASS invalid cluster secret");
+		return;
+	}
+	c->authed = 1;
+	resp_put_ok(b);
+}
+
 void cmd_auth(struct conn *c, const struct resp_cmd *cmd)
 {
 	struct resp_buf *b = conn_reply_buf(c);

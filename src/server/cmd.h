@@ -30,6 +30,7 @@ struct node;
 	X(ECHO, "echo", 2, CMD_FAST, 0, 0, 0, cmd_echo)                        \
 	X(HELLO, "hello", -1, CMD_NOAUTH | CMD_FAST, 0, 0, 0, cmd_hello)       \
 	X(AUTH, "auth", -2, CMD_NOAUTH | CMD_FAST, 0, 0, 0, cmd_auth)          \
+	X(DKV_PEER, "dkv.peer", 2, CMD_NOAUTH | CMD_FAST, 0, 0, 0, cmd_dkv_peer) \
 	X(QUIT, "quit", -1, CMD_NOAUTH | CMD_FAST, 0, 0, 0, cmd_quit)          \
 	X(SELECT, "select", 2, CMD_FAST, 0, 0, 0, cmd_select)                  \
 	X(CLIENT, "client", -2, CMD_FAST, 0, 0, 0, cmd_client)                 \

@@ -103,6 +103,14 @@ static void on_reply(struct peer *p, const struct resp_reply *r,
 		conn_slot_done(f->conn, f->slot);
 		conn_request_done(f->conn);
 		p->forwarded++;
+	} else if (r->type == RESP_ERROR) {
+		/* The node's own request (authentication, heartbeat) was
+		 * refused: the link is of no use. */
+		DKV_WARN("peer", "node %u refused this node: %.*s", p->id,
+			 (int)(r->len > 200 ? 200 : r->len), r->str);
+		free(f);
+		peer_down(p, "refused");
+		return;
 	} else if (r->type == RESP_INTEGER && r->integer > 0) {
 		/* A heartbeat: merge the peer's clock into ours. */
 		int rc = dkv_hlc_update(p->node->hlc, (uint64_t)r->integer);
@@ -248,10 +256,15 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	DKV_INFO("peer", "node %u (%s) up", p->id, p->addr);
-	/* AUTH goes first, ahead of what queued while connecting. */
-	if (p->node->cfg.password[0] != '\0') {
-		const char *argv[2] = { "AUTH", p->node->cfg.password };
-		size_t lens[2] = { 4, strlen(p->node->cfg.password) };
+	/* Authentication goes first, ahead of what queued while connecting:
+	 * the cluster's secret if there is one, else the client password. */
+	if (p->node->cfg.secret[0] != '\0' ||
+	    p->node->cfg.password[0] != '\0') {
+		int peer = p->node->cfg.secret[0] != '\0';
+		const char *argv[2] = { peer ? "DKV.PEER" : "AUTH",
+					peer ? p->node->cfg.secret
+					     : p->node->cfg.password };
+		size_t lens[2] = { strlen(argv[0]), strlen(argv[1]) };
 		struct fwd *f = calloc(1, sizeof(*f));
 		struct resp_buf first;
 

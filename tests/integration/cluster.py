@@ -60,15 +60,23 @@ class Node:
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
+        extra = []
+        if self.cluster.password:
+            extra += ["--node-password", self.cluster.password]
+        secret = self.cluster.secrets.get(self.id, self.cluster.secret)
+        if secret:
+            extra += ["--cluster-secret", secret]
         with open(os.path.join(self.dir, "dkvd.log"), "ab") as log:
             self.proc = subprocess.Popen(
                 [DKVD, "--node-id", str(self.id), "--node-listen",
                  self.addr, "--node-dir", self.dir, "--store-durability",
-                 self.cluster.durability],
+                 self.cluster.durability] + extra,
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         wait_until(lambda: self.client().ping(), what="node %d" % self.id)
 
     def client(self, **kw):
+        if self.cluster.password and "password" not in kw:
+            kw["password"] = self.cluster.password
         return redis.Redis(host="127.0.0.1", port=self.port,
                            socket_timeout=10, **kw)
 
@@ -86,8 +94,12 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, n=3, shards=8, family="hash", durability="group"):
+    def __init__(self, n=3, shards=8, family="hash", durability="group",
+                 password="", secret="", secrets=None):
         self.dir = tempfile.mkdtemp(prefix="dkv-it-")
+        self.password = password
+        self.secret = secret
+        self.secrets = secrets or {}  # per node id, to test a wrong one
         self.durability = durability
         ports = free_ports(n)
         self.nodes = [Node(self, i + 1, ports[i]) for i in range(n)]
