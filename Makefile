@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps demo test test-san bench-store clean
+.PHONY: all build deps demo demo-store test test-san bench-store clean
 
 all: build
 
@@ -19,6 +19,9 @@ build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: deps build
+	$(BUILD)/bin/dkv-demo-cluster
+
+demo-store: deps build
 	$(BUILD)/bin/dkv-demo
 
 test: deps build
