@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <math.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -29,6 +31,16 @@ static const struct cmd_def g_cmds[CMD_COUNT] = {
 
 static uint64_t g_calls[CMD_COUNT];
 
+/* Latency histogram per command: bucket i holds times below 2^(i/4) us
+ * (four buckets per power of two, the last one open). Loop thread only. */
+#define LAT_BUCKETS 96
+struct lat_stats {
+	uint64_t timed, usec;
+	uint64_t hist[LAT_BUCKETS];
+};
+static struct lat_stats g_lat[CMD_COUNT];
+static uint64_t g_dispatch_t0;
+
 const struct cmd_def *cmd_table(void)
 {
 	return g_cmds;
@@ -37,6 +49,50 @@ const struct cmd_def *cmd_table(void)
 uint64_t cmd_calls(enum cmd_id id)
 {
 	return g_calls[id];
+}
+
+uint64_t cmd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cmd_dispatch_start(void)
+{
+	return g_dispatch_t0;
+}
+
+static double bucket_bound_us(int i)
+{
+	return exp2((double)i / 4.0);
+}
+
+void cmd_record(enum cmd_id id, uint64_t start_ns)
+{
+	uint64_t ns = cmd_now_ns() - start_ns;
+	double us = (double)ns / 1000.0;
+	int i = us < 1.0 ? 0 : (int)(log2(us) * 4.0) + 1;
+
+	if (i >= LAT_BUCKETS)
+		i = LAT_BUCKETS - 1;
+	g_lat[id].timed++;
+	g_lat[id].usec += ns / 1000;
+	g_lat[id].hist[i]++;
+}
+
+/* The upper bound of the bucket holding quantile q, in microseconds. */
+static double lat_quantile(const struct lat_stats *l, double q)
+{
+	uint64_t want = (uint64_t)((double)l->timed * q), seen = 0;
+
+	for (int i = 0; i < LAT_BUCKETS; i++) {
+		seen += l->hist[i];
+		if (seen > want)
+			return bucket_bound_us(i);
+	}
+	return bucket_bound_us(LAT_BUCKETS - 1);
 }
 
 static const struct cmd_def *lookup(const char *name, size_t len)
@@ -120,7 +176,15 @@ void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
 		return;
 	}
 	g_calls[d->id]++;
-	d->fn(c, cmd);
+	{
+		uint64_t inflight = c->inflight;
+
+		g_dispatch_t0 = cmd_now_ns();
+		d->fn(c, cmd);
+		/* Answered at once: record now; else at its completion. */
+		if (c->inflight == inflight)
+			cmd_record(d->id, g_dispatch_t0);
+	}
 }
 
 void cmd_ping(struct conn *c, const struct resp_cmd *cmd)
@@ -396,7 +460,7 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	struct resp_buf *b = conn_reply_buf(c);
 	struct dkv_store_stats ss;
 	struct dkv_committer_stats cs;
-	char text[8192], eb[DKV_EPOCH_STR_MAX];
+	char text[16384], eb[DKV_EPOCH_STR_MAX];
 	struct rusage ru;
 	uint32_t shards[1];
 	int len = 0;
@@ -459,8 +523,21 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	P("# Commandstats\r\n");
 	for (int i = 0; i < CMD_COUNT; i++)
 		if (g_calls[i])
-			P("cmdstat_%s:calls=%llu\r\n", g_cmds[i].name,
-			  (unsigned long long)g_calls[i]);
+			P("cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f"
+			  "\r\n",
+			  g_cmds[i].name, (unsigned long long)g_calls[i],
+			  (unsigned long long)g_lat[i].usec,
+			  g_lat[i].timed ? (double)g_lat[i].usec /
+						   (double)g_lat[i].timed
+					 : 0.0);
+	P("\r\n# Latencystats\r\n");
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (g_lat[i].timed)
+			P("latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,"
+			  "p99.9=%.3f\r\n",
+			  g_cmds[i].name, lat_quantile(&g_lat[i], 0.50),
+			  lat_quantile(&g_lat[i], 0.99),
+			  lat_quantile(&g_lat[i], 0.999));
 #undef P
 	resp_put_bulk(b, text, (size_t)len);
 }

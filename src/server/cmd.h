@@ -86,6 +86,16 @@ const struct cmd_def *cmd_table(void);
 /* Calls of each command since start, for INFO commandstats. */
 uint64_t cmd_calls(enum cmd_id id);
 
+/* Latency accounting (INFO commandstats and latencystats): the time from
+ * dispatch to the reply being ready, for the commands this node answers
+ * itself (a forwarded command is counted by the node that serves it).
+ * cmd_dispatch records commands answered at once; a request that leaves
+ * the loop records itself at completion with the start time it got from
+ * cmd_dispatch_start(). */
+uint64_t cmd_dispatch_start(void);
+void cmd_record(enum cmd_id id, uint64_t start_ns);
+uint64_t cmd_now_ns(void);
+
 /* MGET, DEL, EXISTS with keys on several nodes (cmd_multi.c). */
 void cmd_gather(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id);
 

@@ -206,6 +206,7 @@ static struct req *req_new(struct conn *c, enum req_kind kind, enum cmd_id id,
 	r->argc = cmd->argc;
 	r->kind = kind;
 	r->id = id;
+	r->t0 = cmd_dispatch_start();
 	r->conn = c;
 	r->n = n;
 	atomic_init(&r->pending, (int)n);
@@ -342,6 +343,7 @@ void req_complete_raw(struct req *r)
 		c->writes_inflight--;
 	else
 		c->reads_inflight--;
+	cmd_record(r->id, r->t0);
 	conn_slot_done(c, r->slot);
 	req_free(r);
 	conn_request_done(c);

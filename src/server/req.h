@@ -23,6 +23,7 @@ struct req {
 	struct req *next_done; /* the node's completion queue */
 	enum req_kind kind;
 	enum cmd_id id;
+	uint64_t t0;           /* dispatch time, for latency statistics */
 	struct conn *conn;
 	struct slot *slot;
 	atomic_int pending;    /* writes: commands not yet done */

@@ -118,6 +118,20 @@ class ClusterTest(unittest.TestCase):
         c.execute_command("DKV.ROUTED", 0)
         self.assertEqual(c.get(key), b"v")
 
+    def test_info_reports_node_shards_epochs_counts_and_latencies(self):
+        c = self.node(0).client()
+        key = next(k for k in ("info-key-%d" % i for i in range(1000))
+                   if c.execute_command("DKV.SHARDOF", k)[1] == 1)
+        c.set(key, "v")  # served by node 1 itself, so timed there
+        c.get(key)
+        info = c.info("all")
+        self.assertEqual(info["node_id"], 1)
+        self.assertEqual(info["shards_total"], 8)
+        self.assertGreater(info["epoch_last"], 0)
+        self.assertGreaterEqual(info["cmdstat_get"]["calls"], 1)
+        self.assertIn("p50", info["latency_percentiles_usec_get"])
+        self.assertIn("p99", info["latency_percentiles_usec_get"])
+
     def test_counters_are_exact_through_any_node(self):
         clients = [self.node(i).client() for i in range(3)]
         for i in range(90):
