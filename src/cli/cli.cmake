@@ -1,5 +1,5 @@
 # The dkv command-line tool (build/bin/dkv). Included by src/CMakeLists.txt
-# when src/cli/*.c exist (DKV_CLI_SRC). It links libdkv's static variant:
+# with its sources in DKV_CLI_SRC. It links libdkv's static variant:
 # the public API for data, and the internal connection calls for cluster
 # administration (PING, INFO, DKV.MAP, DKV.SETMAP to a chosen node).
 include(GNUInstallDirs)

@@ -1,5 +1,5 @@
-# libdkv: the client library (include/dkv.h). Included by src/CMakeLists.txt
-# when src/client/*.c exist (DKV_CLIENT_SRC) and dkv_proto, dkv_shard do.
+# libdkv: the client library (include/dkv.h). Included by src/CMakeLists.txt,
+# with its sources in DKV_CLIENT_SRC.
 #
 #   dkv_client        SHARED  libdkv.so.0 (OUTPUT_NAME dkv): only DKV_API
 #                             symbols are exported (-fvisibility=hidden)

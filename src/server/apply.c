@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hlc/hlc.h"
+#include "proto/resp.h"
 
 #define OVERLAY_BUCKETS 1024
 
@@ -81,6 +82,19 @@ void apply_group_destroy(struct apply_group *g)
 	free(g);
 }
 
+/* Forgets the entry overlay_put just added (head of its bucket and of
+ * the list). */
+static void overlay_pop(struct apply_group *g)
+{
+	struct pending *p = g->all;
+	uint32_t b = hash_key(p->shard, p->key, p->klen) % OVERLAY_BUCKETS;
+
+	g->buckets[b] = p->chain;
+	g->all = p->all;
+	g->bytes -= p->klen + p->vlen;
+	free(p);
+}
+
 static struct pending *overlay_find(struct apply_group *g, uint32_t shard,
 				    const char *k, size_t n)
 {
@@ -141,54 +155,6 @@ static int read_current(struct apply_group *g, const struct dkv_cmd *c,
 	return rc == DKV_ERR_NOT_FOUND ? DKV_OK : rc;
 }
 
-int apply_parse_int64(const char *s, size_t len, int64_t *out)
-{
-	uint64_t v = 0, limit;
-	int neg = 0;
-	size_t i = 0;
-
-	if (len == 0 || len > 20)
-		return 0;
-	if (s[0] == '-') {
-		neg = 1;
-		i = 1;
-		if (len == 1)
-			return 0;
-	}
-	if (s[i] == '0' && len > i + 1) /* leading zeros, "-0..." */
-		return 0;
-	if (neg && s[i] == '0')
-		return 0;
-	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-	for (; i < len; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (d > 9 || v > (limit - d) / 10)
-			return 0;
-		v = v * 10 + d;
-	}
-	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
-	return 1;
-}
-
-size_t apply_format_int64(int64_t v, char *buf)
-{
-	char tmp[24];
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	size_t n = 0, len = 0;
-
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (v < 0)
-		buf[len++] = '-';
-	while (n > 0)
-		buf[len++] = tmp[--n];
-	buf[len] = '\0';
-	return len;
-}
-
 /* Computes the new value of c from the current one; newv and newlen point
  * at c->val, into numbuf, or into *heap (malloc'ed; the caller frees). */
 static int compute(struct dkv_cmd *c, const struct dkv_val *cur, int found,
@@ -211,13 +177,13 @@ static int compute(struct dkv_cmd *c, const struct dkv_val *cur, int found,
 		*newlen = 0;
 		return found;
 	case DKV_OP_INCRBY:
-		if (found && !apply_parse_int64(cur->data, cur->len, &n))
+		if (found && resp_parse_i64(cur->data, cur->len, &n) != DKV_OK)
 			return DKV_ERR_INVAL;
 		if ((c->delta > 0 && n > INT64_MAX - c->delta) ||
 		    (c->delta < 0 && n < INT64_MIN - c->delta))
 			return DKV_ERR_OVERFLOW;
 		c->integer = n + c->delta;
-		*newlen = apply_format_int64(c->integer, numbuf);
+		*newlen = resp_fmt_i64(numbuf, c->integer);
 		*newv = numbuf;
 		return 1;
 	case DKV_OP_APPEND: {
@@ -286,14 +252,19 @@ int apply_cmd(struct apply_group *g, struct dkv_cmd *c,
 	rc = epoch_fn(epoch_ctx, &c->epoch);
 	if (rc != DKV_OK)
 		goto out;
+	/* Overlay first: if the batch then refuses the record, the entry is
+	 * undone and neither holds the write. */
+	rc = overlay_put(g, c->shard, c->key, c->klen, newv, newlen);
+	if (rc != DKV_OK)
+		goto out;
 	if (newv == NULL)
 		rc = dkv_batch_del(g->batch, c->shard, c->key, c->klen,
 				   c->epoch);
 	else
 		rc = dkv_batch_put(g->batch, c->shard, c->key, c->klen, newv,
 				   newlen, c->epoch);
-	if (rc == DKV_OK)
-		rc = overlay_put(g, c->shard, c->key, c->klen, newv, newlen);
+	if (rc != DKV_OK)
+		overlay_pop(g);
 out:
 	if (rc != DKV_OK) {
 		c->applied = 0;

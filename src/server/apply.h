@@ -62,6 +62,7 @@ struct dkv_cmd {
 
 /* Errors apply() reports in cmd->rc (Redis texts in the server):
  *   DKV_ERR_INVAL     INCRBY on a value that is not a base-10 int64
+ *                     (Redis's rules: resp_parse_i64)
  *   DKV_ERR_OVERFLOW  INCRBY past INT64_MIN/MAX
  *   DKV_ERR_TOO_BIG   APPEND past the value size limit
  *   others            from the store (NO_SHARD, IO, ...) */
@@ -84,11 +85,5 @@ int apply_group_commit(struct apply_group *g);
 /* Records and bytes pending in the group. */
 size_t apply_group_records(const struct apply_group *g);
 size_t apply_group_bytes(const struct apply_group *g);
-
-/* Redis's string2ll: an optional '-', digits, no leading zeros, no spaces,
- * within int64. 1 if s parses, else 0. */
-int apply_parse_int64(const char *s, size_t len, int64_t *out);
-/* Formats v in base 10 into buf (>= 21 bytes); returns the length. */
-size_t apply_format_int64(int64_t v, char *buf);
 
 #endif /* DKV_SERVER_APPLY_H */

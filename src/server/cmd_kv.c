@@ -354,13 +354,10 @@ void req_complete_raw(struct req *r)
 static void read_work(uv_work_t *w)
 {
 	struct req *r = w->data;
-	size_t first = r->id == CMD_MGET || r->id == CMD_EXISTS ? 1 : 1;
-
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n; i++) { /* keys are argv[1..] */
 		int rc = dkv_store_get(r->conn->node->store, r->shards[i],
-				       r->argv[first + i],
-				       r->argvlen[first + i], DKV_EPOCH_MAX,
-				       &r->vals[i]);
+				       r->argv[1 + i], r->argvlen[1 + i],
+				       DKV_EPOCH_MAX, &r->vals[i]);
 
 		r->found[i] = rc == DKV_OK;
 		if (rc != DKV_OK && rc != DKV_ERR_NOT_FOUND && r->rc == DKV_OK)
@@ -424,8 +421,8 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		goto out;
 	}
 	/* Some key is only on disk: read them all on the worker pool. The
-	 * reply slot we were given stays empty and is dropped in favour of
-	 * a pending one... so take the pending slot first. */
+	 * reply goes where b would have put it: b's slot if b is one, else
+	 * a new pending slot. */
 	r = req_new(c, REQ_READ, id, cmd, nkeys);
 	if (r == NULL) {
 		cmd_put_err(b, DKV_ERR_NOMEM);

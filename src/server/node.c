@@ -10,6 +10,7 @@
 #include "server/cmd.h"
 #include "server/conn.h"
 #include "server/peer.h"
+#include "server/req.h"
 
 #define META_MAP "cluster.map"
 #define META_HLC "hlc.bound"
@@ -149,7 +150,7 @@ static void on_done_async(uv_async_t *a)
 	n->done_head = n->done_tail = NULL;
 	pthread_mutex_unlock(&n->done_lock);
 	while (list != NULL) {
-		struct req *next = *(struct req **)list; /* next_done first */
+		struct req *next = list->next_done;
 
 		req_complete(list);
 		list = next;
