@@ -1,5 +1,6 @@
 dkv_test(test_config unit SOURCES server/test_config.c unit/tmpdir.c LIBS dkv_server)
 dkv_test(test_apply unit SOURCES server/test_apply.c unit/tmpdir.c LIBS dkv_server)
+dkv_test(test_rcache unit SOURCES server/test_rcache.c LIBS dkv_server)
 
 # Integration tests: real dkvd processes on 127.0.0.1, driven by
 # python3-redis, redis-cli and raw sockets (Debian's /usr/bin/python3).

@@ -520,6 +520,15 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	  (unsigned long long)cs.failed_groups,
 	  (unsigned long long)ss.commits, (unsigned long long)ss.gets,
 	  (unsigned long long)n->stats.disk_reads);
+	P("# Valuecache\r\nvalue_cache_keys:%llu\r\nvalue_cache_bytes:%llu\r\n"
+	  "value_cache_max_bytes:%llu\r\nvalue_cache_hits:%llu\r\n"
+	  "value_cache_misses:%llu\r\nvalue_cache_evictions:%llu\r\n\r\n",
+	  (unsigned long long)n->rcache.count,
+	  (unsigned long long)n->rcache.bytes,
+	  (unsigned long long)n->rcache.max_bytes,
+	  (unsigned long long)n->rcache.hits,
+	  (unsigned long long)n->rcache.misses,
+	  (unsigned long long)n->rcache.evictions);
 	P("# Commandstats\r\n");
 	for (int i = 0; i < CMD_COUNT; i++)
 		if (g_calls[i])

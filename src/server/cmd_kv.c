@@ -17,6 +17,7 @@
 #include "server/conn.h"
 #include "server/node.h"
 #include "server/peer.h"
+#include "server/rcache.h"
 #include "server/req.h"
 
 static int arg_is(const struct resp_cmd *cmd, size_t i, const char *s)
@@ -309,8 +310,40 @@ static void put_write_reply(struct resp_buf *b, const struct req *r)
 	}
 }
 
+/* Tells the newest-value cache what a completed write did (rcache.h,
+ * rule 1): durable now, acknowledged right after. */
+static void cache_written(struct rcache *rc, const struct req *r)
+{
+	char num[24];
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct dkv_cmd *k = &r->cmds[i];
+
+		if (k->rc != DKV_OK || k->epoch == 0)
+			continue; /* nothing written */
+		switch (k->op) {
+		case DKV_OP_SET:
+			rcache_written(rc, k->shard, k->key, k->klen, k->epoch,
+				       1, k->val, k->vlen);
+			break;
+		case DKV_OP_DEL:
+			rcache_written(rc, k->shard, k->key, k->klen, k->epoch,
+				       0, NULL, 0);
+			break;
+		case DKV_OP_INCRBY:
+			rcache_written(rc, k->shard, k->key, k->klen, k->epoch,
+				       1, num, resp_fmt_i64(num, k->integer));
+			break;
+		default:
+			rcache_forget(rc, k->shard, k->key, k->klen);
+		}
+	}
+}
+
 void req_complete(struct req *r)
 {
+	if (r->kind == REQ_WRITE)
+		cache_written(&r->conn->node->rcache, r);
 	if (r->kind == REQ_READ)
 		put_read_reply(&r->slot->buf, r->id, r->n, r->vals, r->found,
 			       r->rc);
@@ -371,6 +404,11 @@ static void read_after(uv_work_t *w, int status)
 
 	if (status != 0 && r->rc == DKV_OK)
 		r->rc = DKV_ERR_INTERNAL;
+	for (size_t i = 0; r->rc == DKV_OK && i < r->n; i++)
+		rcache_fill(&r->conn->node->rcache, r->cache_gen, r->shards[i],
+			    r->argv[1 + i], r->argvlen[1 + i],
+			    r->vals[i].epoch, r->found[i], r->vals[i].data,
+			    r->vals[i].len);
 	req_complete(r);
 }
 
@@ -386,7 +424,9 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 	uint32_t one_shard, *shards = nkeys == 1 ? &one_shard : NULL;
 	struct resp_buf *b = conn_reply_buf(c);
 	struct req *r;
+	unsigned char one_cached = 0, *cached = nkeys == 1 ? &one_cached : NULL;
 	int rc = DKV_OK, busy = 0;
+	size_t misses = 0;
 
 	if (b == NULL)
 		return;
@@ -395,7 +435,8 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		vals = calloc(nkeys, sizeof(*vals));
 		found = calloc(nkeys, sizeof(*found));
 		shards = calloc(nkeys, sizeof(*shards));
-		if (!vals || !found || !shards) {
+		cached = calloc(nkeys, sizeof(*cached));
+		if (!vals || !found || !shards || !cached) {
 			cmd_put_err(b, DKV_ERR_NOMEM);
 			goto out;
 		}
@@ -404,12 +445,30 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		if (route(c, cmd->argv[1 + i], cmd->argvlen[1 + i], &shards[i],
 			  b) != 0)
 			goto out;
-	for (size_t i = 0; i < nkeys && !busy; i++) {
-		int r1 = dkv_store_get_flags(n->store, shards[i],
-					     cmd->argv[1 + i],
-					     cmd->argvlen[1 + i], DKV_EPOCH_MAX,
-					     DKV_READ_NO_IO, &vals[i]);
+	/* The cache first; hits point into it, so the misses' fills wait
+	 * until the reply is written. */
+	for (size_t i = 0; i < nkeys; i++) {
+		struct rcache_hit hit;
 
+		if (!rcache_get(&n->rcache, shards[i], cmd->argv[1 + i],
+				cmd->argvlen[1 + i], &hit)) {
+			misses++;
+			continue;
+		}
+		found[i] = hit.found;
+		vals[i].data = (char *)hit.data;
+		vals[i].len = hit.len;
+		vals[i].epoch = hit.epoch;
+		cached[i] = 1;
+	}
+	for (size_t i = 0; misses && i < nkeys && !busy; i++) {
+		int r1;
+
+		if (cached[i])
+			continue;
+		r1 = dkv_store_get_flags(n->store, shards[i], cmd->argv[1 + i],
+					 cmd->argvlen[1 + i], DKV_EPOCH_MAX,
+					 DKV_READ_NO_IO, &vals[i]);
 		found[i] = r1 == DKV_OK;
 		if (r1 == DKV_ERR_BUSY)
 			busy = 1;
@@ -418,6 +477,14 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 	}
 	if (!busy) {
 		put_read_reply(b, id, nkeys, vals, found, rc);
+		for (size_t i = 0; misses && !rc && i < nkeys; i++) {
+			if (cached[i])
+				continue;
+			rcache_fill(&n->rcache, RCACHE_GEN_NOW, shards[i],
+				    cmd->argv[1 + i], cmd->argvlen[1 + i],
+				    vals[i].epoch, found[i], vals[i].data,
+				    vals[i].len);
+		}
 		goto out;
 	}
 	/* Some key is only on disk: read them all on the worker pool. The
@@ -444,6 +511,7 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		goto out;
 	}
 	n->stats.disk_reads++;
+	r->cache_gen = rcache_gen(&n->rcache);
 	r->work.data = r;
 	if (uv_queue_work(&n->loop, &r->work, read_work, read_after) != 0) {
 		r->rc = DKV_ERR_INTERNAL;
@@ -456,6 +524,7 @@ out:
 		free(vals);
 		free(found);
 		free(shards);
+		free(cached);
 	}
 }
 

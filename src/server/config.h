@@ -29,6 +29,8 @@
 	X(store, cache_mb, U32, cache_mb, "64", "block cache for all shards")  \
 	X(store, write_buffer_mb, U32, write_buffer_mb, "64",                  \
 	  "memtable budget for all shards")                                    \
+	X(store, value_cache_mb, U32, value_cache_mb, "64",                    \
+	  "cache of newest values for GET (0 = off)")                          \
 	X(limits, max_key, U32, max_key, "65536", "largest key in bytes")      \
 	X(limits, max_value, U32, max_value, "67108864",                       \
 	  "largest value in bytes")                                            \

@@ -50,7 +50,8 @@ static int conn_is_open(const struct conn *c)
  * written. */
 static void conn_maybe_free(struct conn *c)
 {
-	if (conn_is_open(c) || c->inflight > 0 || c->writing)
+	if (conn_is_open(c) || c->inflight > 0 || c->writing ||
+	    c->flush_queued)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&c->tcp))
 		uv_close((uv_handle_t *)&c->tcp, conn_free);
@@ -92,10 +93,36 @@ void conn_request_done(struct conn *c)
 		return;
 	}
 	/* Commands held back behind this one may run now. */
-	if (c->in_parsed < c->in.len && !c->close_after)
+	if (c->in_parsed < c->in.len && !c->close_after) {
 		conn_process(c);
-	else
-		conn_flush(c);
+		return;
+	}
+	if (!c->flush_queued) {
+		struct node *n = c->node;
+
+		c->flush_queued = 1;
+		c->flush_next = n->flush_head;
+		n->flush_head = c;
+		/* An idle handle keeps the loop from blocking in poll before
+		 * the flush when this ran outside the poll phase. */
+		uv_idle_start(&n->flush_idle, node_flush_idle_cb);
+	}
+}
+
+void conn_flush_pending(struct node *n)
+{
+	while (n->flush_head != NULL) {
+		struct conn *c = n->flush_head;
+
+		n->flush_head = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_queued = 0;
+		if (conn_is_open(c))
+			conn_flush(c);
+		else
+			conn_maybe_free(c);
+	}
+	uv_idle_stop(&n->flush_idle);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -160,6 +187,23 @@ static void conn_flush(struct conn *c)
 			c->close_after = 1; /* cannot keep the order: drop */
 		resp_buf_free(&s->buf);
 		free(s);
+	}
+	if (!c->writing && c->out.len > 0) {
+		/* Try a plain write first: when the socket takes it all (the
+		 * usual case), no write request exists, so libuv does not
+		 * re-arm the descriptor in epoll afterwards (one epoll_ctl
+		 * saved per reply). */
+		int n = uv_try_write((uv_stream_t *)&c->tcp,
+				     &(uv_buf_t){ .base = c->out.data,
+						  .len = c->out.len },
+				     1);
+
+		if (n > 0)
+			resp_buf_consume(&c->out, (size_t)n);
+		else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+			conn_close(c);
+			return;
+		}
 	}
 	if (!c->writing && c->out.len > 0) {
 		tmp = c->wbuf;

@@ -63,6 +63,10 @@ struct conn {
 	 * connection's writes before it, and a write for its reads, so that
 	 * each command sees exactly the commands sent before it. */
 	uint64_t reads_inflight, writes_inflight;
+	/* Replies completed off the read path are written once per loop
+	 * iteration (conn_flush_pending), not one write(2) each. */
+	int flush_queued;
+	struct conn *flush_next;
 };
 
 /* Accepts a connection on the node's listener. */
@@ -87,7 +91,12 @@ void conn_drain(struct conn *c);
 /* Starts closing (idempotent): stops reading; frees when nothing is in
  * flight. */
 void conn_close(struct conn *c);
-/* A request of c completed (c->inflight--); frees a closing c if last. */
+/* A request of c completed (c->inflight--); frees a closing c if last.
+ * Its reply is written by the next conn_flush_pending(). */
 void conn_request_done(struct conn *c);
+
+/* Writes the replies of every connection whose requests completed since
+ * the last call: the node calls it after each loop iteration's I/O. */
+void conn_flush_pending(struct node *n);
 
 #endif /* DKV_SERVER_CONN_H */

@@ -104,6 +104,7 @@ int node_set_map(struct node *n, struct dkv_map *map)
 		goto fail;
 	dkv_map_destroy(n->map);
 	n->map = map;
+	rcache_clear(&n->rcache); /* shards may have moved */
 	if (dkv_sm_state(&n->sm) == NODE_SERVING)
 		peers_sync(n);
 	return DKV_OK;
@@ -157,6 +158,16 @@ static void on_done_async(uv_async_t *a)
 	}
 }
 
+void node_flush_idle_cb(uv_idle_t *h)
+{
+	conn_flush_pending(h->data);
+}
+
+static void flush_check_cb(uv_check_t *h)
+{
+	conn_flush_pending(h->data);
+}
+
 static void drain_check(uv_timer_t *t)
 {
 	struct node *n = t->data;
@@ -174,6 +185,8 @@ static void drain_check(uv_timer_t *t)
 	uv_close((uv_handle_t *)&n->sig_term, NULL);
 	uv_close((uv_handle_t *)&n->sig_int, NULL);
 	uv_close((uv_handle_t *)&n->drain_timer, NULL);
+	uv_close((uv_handle_t *)&n->flush_check, NULL);
+	uv_close((uv_handle_t *)&n->flush_idle, NULL);
 }
 
 void node_stop(struct node *n)
@@ -281,6 +294,11 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 				 dkv_strerror(rc));
 		goto fail;
 	}
+	rc = rcache_init(&n->rcache, (size_t)cfg->value_cache_mb << 20);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "value cache: %s", dkv_strerror(rc));
+		goto fail;
+	}
 	rc = dkv_committer_start(n->store, n->hlc, &n->committer);
 	if (rc != DKV_OK) {
 		snprintf(err, errlen, "committer: %s", dkv_strerror(rc));
@@ -297,12 +315,19 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	uv_signal_start(&n->sig_int, on_signal, SIGINT);
 	uv_timer_init(&n->loop, &n->drain_timer);
 	n->drain_timer.data = n;
+	uv_check_init(&n->loop, &n->flush_check);
+	uv_idle_init(&n->loop, &n->flush_idle);
+	n->flush_check.data = n->flush_idle.data = n;
+	uv_check_start(&n->flush_check, flush_check_cb);
+	uv_unref((uv_handle_t *)&n->flush_check);
 	rc = listen_on(n, err, errlen);
 	if (rc != DKV_OK) {
 		uv_close((uv_handle_t *)&n->done_async, NULL);
 		uv_close((uv_handle_t *)&n->sig_term, NULL);
 		uv_close((uv_handle_t *)&n->sig_int, NULL);
 		uv_close((uv_handle_t *)&n->drain_timer, NULL);
+	uv_close((uv_handle_t *)&n->flush_check, NULL);
+	uv_close((uv_handle_t *)&n->flush_idle, NULL);
 		uv_close((uv_handle_t *)&n->listener, NULL);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&n->loop);
@@ -315,6 +340,7 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 fail:
 	dkv_committer_destroy(n->committer);
 	n->committer = NULL;
+	rcache_free(&n->rcache);
 	dkv_map_destroy(n->map);
 	n->map = NULL;
 	dkv_hlc_destroy(n->hlc);
@@ -333,6 +359,7 @@ int node_run(struct node *n)
 void node_close(struct node *n)
 {
 	dkv_committer_destroy(n->committer);
+	rcache_free(&n->rcache);
 	uv_loop_close(&n->loop);
 	dkv_map_destroy(n->map);
 	dkv_hlc_destroy(n->hlc);

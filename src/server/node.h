@@ -26,6 +26,7 @@
 #include "proto/resp.h"
 #include "server/committer.h"
 #include "server/config.h"
+#include "server/rcache.h"
 #include "shard/map.h"
 #include "store/store.h"
 
@@ -52,10 +53,14 @@ struct node {
 	uv_async_t done_async;   /* committer -> loop completions */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t drain_timer;
+	uv_check_t flush_check;  /* writes replies completed this iteration */
+	uv_idle_t flush_idle;    /* ... without blocking in poll first */
+	struct conn *flush_head; /* connections with replies to write */
 	struct dkv_store *store;
 	struct dkv_hlc *hlc;
 	struct dkv_committer *committer;
 	struct dkv_map *map;     /* NULL until the cluster is created */
+	struct rcache rcache;    /* newest values, loop thread only */
 	struct resp_limits limits;
 
 	pthread_mutex_t done_lock;
@@ -69,6 +74,9 @@ struct node {
 	uint64_t start_ns;
 	struct node_stats stats;
 };
+
+/* The flush handles' callbacks (conn_flush_pending). */
+void node_flush_idle_cb(uv_idle_t *h);
 
 /* Opens the store, clock and committer, loads the cluster map, listens.
  * On failure, *msg says why (static or in cfg-sized buffer). */

@@ -31,6 +31,7 @@ struct req {
 	struct dkv_cmd *cmds;  /* n of them (writes) */
 	uint32_t *shards;      /* n of them (reads) */
 	int rc;                /* reads: first error */
+	uint64_t cache_gen;    /* reads: rcache_gen() when sent off the loop */
 	struct dkv_val *vals;  /* reads: n of them */
 	int *found;
 	uv_work_t work;
