@@ -3,7 +3,8 @@
  * bound. See hlc.h for the contract and docs/hlc.md for the design.
  *
  * All state lives under one mutex. The only call made with it held that
- * can block is io.persist(), once per half window of issued time.
+ * can block is io.persist(), once per half window of issued time, and only
+ * when dkv_hlc_reserve() has not run ahead of issuing.
  */
 #include "hlc/hlc.h"
 
@@ -26,6 +27,10 @@
 
 struct dkv_hlc {
 	pthread_mutex_t lock;
+	/* Serializes io.persist(). Taken with lock held (dkv_hlc_now) or
+	 * alone (dkv_hlc_reserve), never the other way round. */
+	pthread_mutex_t persist_lock;
+	uint64_t durable;    /* under persist_lock: largest bound persisted */
 	struct dkv_hlc_io io;
 	uint64_t max_offset; /* ns */
 	uint64_t window;     /* ns the bound runs ahead of the last epoch */
@@ -56,13 +61,36 @@ static uint64_t hlc_next_bound(const struct dkv_hlc *hlc, uint64_t e)
 	return b > HLC_BOUND_CAP ? HLC_BOUND_CAP : b;
 }
 
+/* Persists bound unless a larger one already is (persist_lock held by the
+ * caller); *durable gets the largest bound persisted. */
+static int persist_locked(struct dkv_hlc *hlc, uint64_t bound,
+			  uint64_t *durable)
+{
+	int rc = 0;
+
+	if (bound > hlc->durable) {
+		rc = hlc->io.persist(hlc->io.ctx, bound);
+		if (rc == 0)
+			hlc->durable = bound;
+		else if (rc > 0)
+			rc = DKV_ERR_IO;
+	}
+	*durable = hlc->durable;
+	return rc;
+}
+
 /* Durably records bound; the persist callback's error, or DKV_ERR_IO if it
  * returned something that is not a DKV_ERR_* code. Lock held. */
 static int hlc_persist(struct dkv_hlc *hlc, uint64_t bound)
 {
-	int rc = hlc->io.persist(hlc->io.ctx, bound);
+	uint64_t durable;
+	int rc;
 
+	pthread_mutex_lock(&hlc->persist_lock);
+	rc = persist_locked(hlc, bound, &durable);
+	pthread_mutex_unlock(&hlc->persist_lock);
 	if (rc == 0) {
+		bound = durable;
 		if (hlc->failing)
 			DKV_WARN("hlc", "bound %" PRIu64 " persisted: issuing",
 				 bound);
@@ -70,8 +98,6 @@ static int hlc_persist(struct dkv_hlc *hlc, uint64_t bound)
 		hlc->bound = bound;
 		return 0;
 	}
-	if (rc > 0)
-		rc = DKV_ERR_IO;
 	if (!hlc->failing)
 		DKV_WARN("hlc",
 			 "persisting bound %" PRIu64 " failed: %s; no epochs "
@@ -114,6 +140,11 @@ int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
 		free(hlc);
 		return DKV_ERR_NOMEM;
 	}
+	if (pthread_mutex_init(&hlc->persist_lock, NULL) != 0) {
+		pthread_mutex_destroy(&hlc->lock);
+		free(hlc);
+		return DKV_ERR_NOMEM;
+	}
 	hlc->io = *io;
 	hlc->max_offset = opts->max_offset_ns ? opts->max_offset_ns
 					      : DKV_HLC_DEFAULT_MAX_OFFSET_NS;
@@ -134,6 +165,7 @@ int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
 	*out = hlc;
 	return 0;
 out:
+	pthread_mutex_destroy(&hlc->persist_lock);
 	pthread_mutex_destroy(&hlc->lock);
 	free(hlc);
 	return rc;
@@ -143,6 +175,7 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc)
 {
 	if (hlc == NULL)
 		return;
+	pthread_mutex_destroy(&hlc->persist_lock);
 	pthread_mutex_destroy(&hlc->lock);
 	free(hlc);
 }
@@ -186,6 +219,47 @@ int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out)
 	hlc->last = e;
 	*out = e;
 out:
+	pthread_mutex_unlock(&hlc->lock);
+	return rc;
+}
+
+int dkv_hlc_reserve(struct dkv_hlc *hlc)
+{
+	uint64_t phys, e, target, durable;
+	int rc = 0;
+
+	if (hlc == NULL)
+		return DKV_ERR_INVAL;
+	pthread_mutex_lock(&hlc->lock);
+	if (hlc->io.persist == NULL || hlc->last >= HLC_BOUND_CAP - 1) {
+		pthread_mutex_unlock(&hlc->lock);
+		return 0;
+	}
+	phys = hlc_physical(hlc);
+	e = hlc->last + 1 > phys ? hlc->last + 1 : phys;
+	if (hlc->bound > hlc->window / 4 * 3 &&
+	    e < hlc->bound - hlc->window / 4 * 3) {
+		pthread_mutex_unlock(&hlc->lock);
+		return 0; /* three quarters of a window left */
+	}
+	target = hlc_next_bound(hlc, e);
+	pthread_mutex_unlock(&hlc->lock);
+
+	/* The write happens without the clock's lock: issuing goes on
+	 * meanwhile under the old bound, which still has headroom. */
+	pthread_mutex_lock(&hlc->persist_lock);
+	rc = persist_locked(hlc, target, &durable);
+	pthread_mutex_unlock(&hlc->persist_lock);
+
+	pthread_mutex_lock(&hlc->lock);
+	if (rc == 0) {
+		if (durable > hlc->bound)
+			hlc->bound = durable;
+		hlc->failing = 0;
+	} else if (!hlc->failing) {
+		DKV_WARN("hlc", "reserving bound %" PRIu64 " failed: %s",
+			 target, dkv_strerror(rc));
+	}
 	pthread_mutex_unlock(&hlc->lock);
 	return rc;
 }

@@ -59,8 +59,9 @@ struct dkv_hlc_io {
 	/* Physical time, Unix nanoseconds. Required. */
 	uint64_t (*now_ns)(void *ctx);
 	/* Durably record the upper bound; 0 or a DKV_ERR_* code. Optional:
-	 * NULL means the bound lives in memory only (tests). Called with the
-	 * clock's lock held; it must not call back into the clock. */
+	 * NULL means the bound lives in memory only (tests). Calls are
+	 * serialized, with increasing bounds, possibly with the clock's lock
+	 * held: it must not call back into the clock. */
 	int (*persist)(void *ctx, uint64_t bound);
 };
 
@@ -86,6 +87,14 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc);
  * it returned no DKV_ERR_* code) and nothing issued, *out untouched;
  * DKV_ERR_OVERFLOW at the end of the epoch space (year 2605). */
 int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out);
+
+/* Moves the persisted bound ahead before issuing needs it: when less than
+ * three quarters of a window is left, persists a bound one window ahead,
+ * without holding the clock's lock during the write, so dkv_hlc_now()
+ * callers keep issuing meanwhile and never pay the durable write
+ * themselves while reserve runs often enough (every quarter window). For
+ * a background thread; io.persist's error, or 0. Thread-safe. */
+int dkv_hlc_reserve(struct dkv_hlc *hlc);
 
 /* Merges an epoch received from a peer. DKV_ERR_CLOCK_OFFSET (clock
  * unchanged) if remote is more than max_offset ahead of physical time;

@@ -158,6 +158,45 @@ static void on_done_async(uv_async_t *a)
 	}
 }
 
+/* The clock persists its bound a window ahead of the epochs it issues;
+ * doing that here, on the worker pool every quarter window, keeps the
+ * synced write off the loop thread (DKV.EPOCH, DKV.RANGE and heartbeats
+ * issue epochs there) and off the committer. */
+static void clock_work_cb(uv_work_t *w)
+{
+	struct node *n = w->data;
+
+	(void)dkv_hlc_reserve(n->hlc); /* failures are logged by the clock */
+}
+
+static void clock_work_done(uv_work_t *w, int status)
+{
+	struct node *n = w->data;
+
+	(void)status;
+	n->clock_busy = 0;
+}
+
+/* A quarter of the clock's window, in ms (at least 1). */
+static uint64_t clock_period_ms(const struct dkv_hlc_opts *ho)
+{
+	uint64_t ms = ho->window_ns / 4 / 1000000;
+
+	return ms ? ms : 1;
+}
+
+static void clock_tick(uv_timer_t *t)
+{
+	struct node *n = t->data;
+
+	if (n->clock_busy)
+		return;
+	n->clock_work.data = n;
+	if (uv_queue_work(&n->loop, &n->clock_work, clock_work_cb,
+			  clock_work_done) == 0)
+		n->clock_busy = 1;
+}
+
 void node_flush_idle_cb(uv_idle_t *h)
 {
 	conn_flush_pending(h->data);
@@ -179,6 +218,7 @@ static void drain_check(uv_timer_t *t)
 	if (n->nconns > 0)
 		return;
 	uv_timer_stop(t);
+	uv_close((uv_handle_t *)&n->clock_timer, NULL);
 	peers_close(n);
 	dkv_sm_move(&n->sm, NODE_STOPPED);
 	uv_close((uv_handle_t *)&n->done_async, NULL);
@@ -315,6 +355,11 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	uv_signal_start(&n->sig_int, on_signal, SIGINT);
 	uv_timer_init(&n->loop, &n->drain_timer);
 	n->drain_timer.data = n;
+	uv_timer_init(&n->loop, &n->clock_timer);
+	n->clock_timer.data = n;
+	uv_timer_start(&n->clock_timer, clock_tick, clock_period_ms(&ho),
+		       clock_period_ms(&ho));
+	uv_unref((uv_handle_t *)&n->clock_timer);
 	uv_check_init(&n->loop, &n->flush_check);
 	uv_idle_init(&n->loop, &n->flush_idle);
 	n->flush_check.data = n->flush_idle.data = n;
@@ -326,8 +371,9 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 		uv_close((uv_handle_t *)&n->sig_term, NULL);
 		uv_close((uv_handle_t *)&n->sig_int, NULL);
 		uv_close((uv_handle_t *)&n->drain_timer, NULL);
-	uv_close((uv_handle_t *)&n->flush_check, NULL);
-	uv_close((uv_handle_t *)&n->flush_idle, NULL);
+		uv_close((uv_handle_t *)&n->flush_check, NULL);
+		uv_close((uv_handle_t *)&n->flush_idle, NULL);
+		uv_close((uv_handle_t *)&n->clock_timer, NULL);
 		uv_close((uv_handle_t *)&n->listener, NULL);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&n->loop);

@@ -53,6 +53,9 @@ struct node {
 	uv_async_t done_async;   /* committer -> loop completions */
 	uv_signal_t sig_term, sig_int;
 	uv_timer_t drain_timer;
+	uv_timer_t clock_timer;  /* moves the clock's durable bound ahead */
+	uv_work_t clock_work;    /* ... on the worker pool */
+	int clock_busy;          /* clock_work queued */
 	uv_check_t flush_check;  /* writes replies completed this iteration */
 	uv_idle_t flush_idle;    /* ... without blocking in poll first */
 	struct conn *flush_head; /* connections with replies to write */

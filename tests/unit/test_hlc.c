@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dkv_err.h"
 #include "hlc/hlc.h"
@@ -458,6 +459,150 @@ static void persist_is_rare(void **state)
 	dkv_hlc_destroy(hlc);
 }
 
+/* --- reserving the bound ahead (dkv_hlc_reserve) ------------------------ */
+
+/* With reserve called every quarter window, issuing never persists: the
+ * durable write moves to whoever calls reserve (dkvd: a worker thread). */
+static void reserve_runs_ahead_of_issuing(void **state)
+{
+	const uint64_t window = 10 * NS_PER_MS;
+	struct fake f = { .now = T0, .step = 0 };
+	struct dkv_hlc_opts opts = { .window_ns = window };
+	struct dkv_hlc *hlc = make(&f, 1, &opts);
+	unsigned before;
+
+	(void)state;
+	assert_int_equal(f.persists, 1); /* at create */
+	/* A full window ahead: nothing to do. */
+	assert_int_equal(dkv_hlc_reserve(hlc), 0);
+	assert_int_equal(f.persists, 1);
+	/* A quarter window later: less than three quarters left. */
+	f.now += window / 4 + NS_PER_US;
+	assert_int_equal(dkv_hlc_reserve(hlc), 0);
+	assert_int_equal(f.persists, 2);
+	assert_int_equal(dkv_hlc_bound(hlc), f.bound);
+	/* 200 ms of issuing, reserve every quarter window: no call to now()
+	 * ever persists, and every epoch stays below the durable bound. */
+	f.step = NS_PER_US;
+	for (int ms = 0; ms < 200; ms++) {
+		if (ms % 2 == 0) /* 2 ms < window / 4 */
+			assert_int_equal(dkv_hlc_reserve(hlc), 0);
+		before = f.persists;
+		for (int i = 0; i < 1000; i++)
+			assert_true(issue(hlc) < f.bound);
+		assert_int_equal(f.persists, before);
+	}
+	dkv_hlc_destroy(hlc);
+}
+
+static void reserve_failure_leaves_issuing_safe(void **state)
+{
+	const uint64_t window = 10 * NS_PER_MS;
+	struct fake f = { .now = T0, .step = 0 };
+	struct dkv_hlc_opts opts = { .window_ns = window };
+	struct dkv_hlc *hlc = make(&f, 1, &opts);
+	uint64_t bound = f.bound;
+
+	(void)state;
+	f.now += window / 2;
+	f.fail = DKV_ERR_IO;
+	assert_int_equal(dkv_hlc_reserve(hlc), DKV_ERR_IO);
+	assert_int_equal(dkv_hlc_bound(hlc), bound); /* unchanged */
+	f.fail = 0;
+	assert_true(issue(hlc) < f.bound);
+	dkv_hlc_destroy(hlc);
+}
+
+struct rec {
+	pthread_mutex_t lock;
+	uint64_t max;       /* largest bound persisted */
+	unsigned backwards; /* persists of a bound not above max */
+};
+
+static int rec_persist(void *ctx, uint64_t bound)
+{
+	struct rec *r = ctx;
+
+	pthread_mutex_lock(&r->lock);
+	if (bound <= r->max)
+		r->backwards++;
+	else
+		r->max = bound;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+struct issuer {
+	struct dkv_hlc *hlc;
+	struct rec *rec;
+	unsigned above; /* epochs not below the durable bound */
+	int stop;
+};
+
+static void *issuer_main(void *arg)
+{
+	struct issuer *w = arg;
+
+	for (int i = 0; i < 100000; i++) {
+		uint64_t e, max;
+
+		assert_int_equal(dkv_hlc_now(w->hlc, &e), 0);
+		pthread_mutex_lock(&w->rec->lock);
+		max = w->rec->max;
+		pthread_mutex_unlock(&w->rec->lock);
+		if (e >= max)
+			w->above++;
+	}
+	return NULL;
+}
+
+static void *reserver_main(void *arg)
+{
+	struct issuer *w = arg;
+	struct timespec ts = { 0, 500 * 1000 };
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		assert_int_equal(dkv_hlc_reserve(w->hlc), 0);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* Real threads, real time, a 4 ms window: reserve and now() race, and the
+ * persisted bounds only grow, and no epoch is ever at or above them. */
+static void reserve_races_with_issuing(void **state)
+{
+	struct rec rec = { .max = 0 };
+	struct dkv_hlc_io io = { .ctx = &rec, .now_ns = dkv_hlc_wall_ns,
+				 .persist = rec_persist };
+	struct dkv_hlc_opts opts = { .window_ns = 4 * NS_PER_MS };
+	struct issuer w[3] = { { 0 } }, res = { 0 };
+	pthread_t t[3], rt;
+	struct dkv_hlc *hlc = NULL;
+
+	(void)state;
+	pthread_mutex_init(&rec.lock, NULL);
+	assert_int_equal(dkv_hlc_create(&io, &opts, &hlc), 0);
+	res.hlc = hlc;
+	res.rec = &rec;
+	assert_int_equal(pthread_create(&rt, NULL, reserver_main, &res), 0);
+	for (int i = 0; i < 3; i++) {
+		w[i].hlc = hlc;
+		w[i].rec = &rec;
+		assert_int_equal(
+			pthread_create(&t[i], NULL, issuer_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].above, 0);
+	}
+	__atomic_store_n(&res.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(rt, NULL);
+	assert_int_equal(rec.backwards, 0);
+	dkv_hlc_destroy(hlc);
+	pthread_mutex_destroy(&rec.lock);
+}
+
 /* --- persistence failure ------------------------------------------------ */
 
 static void persist_failure_issues_nothing(void **state)
@@ -796,6 +941,9 @@ int main(void)
 		cmocka_unit_test(restart_never_goes_backwards),
 		cmocka_unit_test(persist_is_rare),
 		cmocka_unit_test(persist_failure_issues_nothing),
+		cmocka_unit_test(reserve_runs_ahead_of_issuing),
+		cmocka_unit_test(reserve_failure_leaves_issuing_safe),
+		cmocka_unit_test(reserve_races_with_issuing),
 		cmocka_unit_test(threads_issue_unique_epochs),
 		cmocka_unit_test(unix_ns_round_trip),
 		cmocka_unit_test(format_parse_round_trip),
