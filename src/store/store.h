@@ -237,6 +237,30 @@ int dkv_store_history(struct dkv_store *store, uint32_t shard,
 		      const void *key, size_t klen, uint64_t from, uint64_t to,
 		      dkv_version_cb cb, void *ctx);
 
+/* --- reads that see deletes (the transaction layer's validation) -------- */
+
+/* The newest version of key at or below epoch, a delete included: 0 with
+ * *tombstone 0 and *out the value (as dkv_store_get), or 0 with *tombstone
+ * 1 and out->epoch the delete's epoch (out->data NULL); DKV_ERR_NOT_FOUND
+ * when the key has no version at or below epoch (a delete collapsed by GC
+ * below the watermark counts as none). */
+int dkv_store_get_newest(struct dkv_store *store, uint32_t shard,
+			 const void *key, size_t klen, uint64_t epoch,
+			 struct dkv_val *out, int *tombstone);
+
+/* For each key of [start, end) in ascending order, its newest version at
+ * or below epoch, deletes included (tombstone 1, val empty). NULL start =
+ * from the first key, NULL end = through the last. cb as dkv_version_cb
+ * plus the key; return 0 to go on, 1 to stop, < 0 to abort with that
+ * code. Returns the number of keys visited or a code. */
+typedef int (*dkv_newest_cb)(void *ctx, const char *key, size_t klen,
+			     uint64_t epoch, int tombstone, const char *val,
+			     size_t vlen);
+int dkv_store_range_newest(struct dkv_store *store, uint32_t shard,
+			   const void *start, size_t start_len,
+			   const void *end, size_t end_len, uint64_t epoch,
+			   dkv_newest_cb cb, void *ctx);
+
 /* --- history GC ----------------------------------------------------------- */
 
 /* Raises the shard's history watermark toward `epoch`: reads below it are

@@ -501,3 +501,139 @@ out:
 	store_shard_put(s, sh);
 	return rc < 0 ? rc : count;
 }
+
+/* --- reads that see deletes ------------------------------------------------ */
+
+struct first_version {
+	struct dkv_val *out;
+	int *tombstone;
+	int found;
+};
+
+static int take_first(void *ctx, uint64_t epoch, int tombstone,
+		      const char *val, size_t vlen)
+{
+	struct first_version *f = ctx;
+
+	if (tombstone && epoch == 0)
+		return 1; /* collapsed below the watermark: no version */
+	f->found = 1;
+	*f->tombstone = tombstone;
+	if (!tombstone) {
+		int rc = dkv_val_copy(f->out, val, vlen);
+
+		if (rc != DKV_OK)
+			return rc;
+	}
+	f->out->epoch = epoch;
+	return 1;
+}
+
+int dkv_store_get_newest(struct dkv_store *s, uint32_t id, const void *key,
+			 size_t klen, uint64_t epoch, struct dkv_val *out,
+			 int *tombstone)
+{
+	struct first_version f = { out, tombstone, 0 };
+	int rc;
+
+	if (tombstone == NULL)
+		return DKV_ERR_INVAL;
+	*tombstone = 0;
+	/* A value found by a plain read is the newest version: a newer
+	 * delete would have hidden it. Only a miss needs the history. */
+	rc = dkv_store_get(s, id, key, klen, epoch, out);
+	if (rc != DKV_ERR_NOT_FOUND)
+		return rc;
+	rc = dkv_store_history(s, id, key, klen, 0, epoch, take_first, &f);
+	if (rc < 0) {
+		dkv_val_release(out);
+		return rc;
+	}
+	return f.found ? DKV_OK : DKV_ERR_NOT_FOUND;
+}
+
+int dkv_store_range_newest(struct dkv_store *s, uint32_t id,
+			   const void *start, size_t start_len,
+			   const void *end, size_t end_len, uint64_t epoch,
+			   dkv_newest_cb cb, void *ctx)
+{
+	char ts_hi[LAYOUT_TS_SIZE], ts_lo[LAYOUT_TS_SIZE];
+	rocksdb_readoptions_t *ro = NULL;
+	rocksdb_iterator_t *it = NULL;
+	struct shard *sh = NULL;
+	char *err = NULL, *skip = NULL;
+	size_t skip_cap = 0;
+	int rc, count = 0;
+
+	if (cb == NULL || (start == NULL && start_len) ||
+	    (end == NULL && end_len))
+		return DKV_ERR_INVAL;
+	rc = read_begin(s, id, epoch, &sh);
+	if (rc != DKV_OK)
+		return rc;
+	ro = store_ro_at(epoch, ts_hi);
+	/* Every version, deletes included (as dkv_store_history); the first
+	 * entry of each key is its newest at or below epoch. */
+	layout_put_le64(ts_lo, 0);
+	rocksdb_readoptions_set_iter_start_ts(ro, ts_lo, LAYOUT_TS_SIZE);
+	it = rocksdb_create_iterator_cf(s->db, ro, sh->cf_ver);
+	if (start != NULL)
+		rocksdb_iter_seek(it, start, start_len);
+	else
+		rocksdb_iter_seek_to_first(it);
+	while (rocksdb_iter_valid(it)) {
+		size_t ilen, vlen, ulen;
+		const char *ik = rocksdb_iter_key(it, &ilen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		uint64_t ep;
+		uint8_t type;
+		int tomb;
+
+		if (ilen < LAYOUT_TS_SIZE + LAYOUT_TRAILER_SIZE) {
+			rc = DKV_ERR_CORRUPT;
+			goto out;
+		}
+		ulen = ilen - LAYOUT_TS_SIZE - LAYOUT_TRAILER_SIZE;
+		if (end != NULL && key_cmp(ik, ulen, end, end_len) >= 0)
+			break;
+		type = (uint8_t)ik[ilen - LAYOUT_TRAILER_SIZE];
+		tomb = type != LAYOUT_TYPE_VALUE;
+		if (!tomb && vlen < LAYOUT_VAL_HDR) {
+			rc = DKV_ERR_CORRUPT;
+			goto out;
+		}
+		ep = tomb ? layout_get_le64(ik + ulen) : layout_get_le64(v);
+		if (!tomb || ep != 0) { /* not a tombstone collapsed by GC */
+			rc = cb(ctx, ik, ulen, ep, tomb,
+				tomb ? "" : v + LAYOUT_VAL_HDR,
+				tomb ? 0 : vlen - LAYOUT_VAL_HDR);
+			if (rc < 0)
+				goto out;
+			count++;
+			if (rc > 0)
+				break;
+		}
+		/* Skip the key's older versions: seek to key + "\0". */
+		if (ulen + 1 > skip_cap) {
+			char *p = realloc(skip, ulen + 1);
+
+			if (p == NULL) {
+				rc = DKV_ERR_NOMEM;
+				goto out;
+			}
+			skip = p;
+			skip_cap = ulen + 1;
+		}
+		memcpy(skip, ik, ulen);
+		skip[ulen] = '\0';
+		rocksdb_iter_seek(it, skip, ulen + 1);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rc = store_err(err, "range newest");
+out:
+	free(skip);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	store_shard_put(s, sh);
+	return rc < 0 ? rc : count;
+}

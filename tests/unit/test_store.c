@@ -963,6 +963,109 @@ static void copy_then_gc_with_compaction(void **state)
 	expect(f, 1, "k", 300, "v2", 200);
 }
 
+/* --- reads that see deletes ---------------------------------------------- */
+
+static void expect_newest(struct fixture *f, const char *k, uint64_t at,
+			  int rc_want, int tomb_want, uint64_t ep_want,
+			  const char *val_want)
+{
+	struct dkv_val v = { 0 };
+	int tomb = -1;
+	int rc = dkv_store_get_newest(f->store, 1, k, strlen(k), at, &v, &tomb);
+
+	assert_int_equal(rc, rc_want);
+	if (rc != DKV_OK)
+		return;
+	assert_int_equal(tomb, tomb_want);
+	assert_int_equal(v.epoch, ep_want);
+	if (!tomb_want) {
+		assert_int_equal(v.len, strlen(val_want));
+		assert_memory_equal(v.data, val_want, v.len);
+	}
+	dkv_val_release(&v);
+}
+
+struct newest_seen {
+	char keys[8][8];
+	uint64_t epochs[8];
+	int tombs[8];
+	int n, stop_after;
+};
+
+static int newest_collect(void *ctx, const char *key, size_t klen,
+			  uint64_t epoch, int tombstone, const char *val,
+			  size_t vlen)
+{
+	struct newest_seen *s = ctx;
+
+	(void)val;
+	assert_true(s->n < 8 && klen < 8);
+	assert_true(!tombstone || vlen == 0);
+	memcpy(s->keys[s->n], key, klen);
+	s->keys[s->n][klen] = '\0';
+	s->epochs[s->n] = epoch;
+	s->tombs[s->n] = tombstone;
+	s->n++;
+	return s->stop_after && s->n >= s->stop_after;
+}
+
+static void newest_reads_see_deletes(void **state)
+{
+	struct fixture *f = *state;
+	struct newest_seen s = { 0 };
+
+	put(f, 1, "a", "a10", 10);
+	del(f, 1, "a", 20);
+	put(f, 1, "b", "b15", 15);
+	put(f, 1, "c", "c5", 5);
+	del(f, 1, "c", 8);
+	put(f, 1, "c", "c30", 30);
+	expect_newest(f, "a", DKV_EPOCH_MAX, DKV_OK, 1, 20, NULL);
+	expect_newest(f, "a", 19, DKV_OK, 0, 10, "a10");
+	expect_newest(f, "a", 9, DKV_ERR_NOT_FOUND, 0, 0, NULL);
+	expect_newest(f, "b", DKV_EPOCH_MAX, DKV_OK, 0, 15, "b15");
+	expect_newest(f, "c", 10, DKV_OK, 1, 8, NULL);
+	expect_newest(f, "c", DKV_EPOCH_MAX, DKV_OK, 0, 30, "c30");
+	expect_newest(f, "zz", DKV_EPOCH_MAX, DKV_ERR_NOT_FOUND, 0, 0, NULL);
+
+	/* Newest of each key, deletes included, older versions skipped. */
+	assert_int_equal(dkv_store_range_newest(f->store, 1, NULL, 0, NULL, 0,
+						DKV_EPOCH_MAX, newest_collect,
+						&s), 3);
+	assert_string_equal(s.keys[0], "a");
+	assert_true(s.tombs[0] && s.epochs[0] == 20);
+	assert_string_equal(s.keys[1], "b");
+	assert_true(!s.tombs[1] && s.epochs[1] == 15);
+	assert_string_equal(s.keys[2], "c");
+	assert_true(!s.tombs[2] && s.epochs[2] == 30);
+	/* At epoch 12: a's first put, no b yet, c's delete. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(dkv_store_range_newest(f->store, 1, NULL, 0, NULL, 0,
+						12, newest_collect, &s), 2);
+	assert_string_equal(s.keys[0], "a");
+	assert_true(!s.tombs[0] && s.epochs[0] == 10);
+	assert_string_equal(s.keys[1], "c");
+	assert_true(s.tombs[1] && s.epochs[1] == 8);
+	/* [b, c) and a callback that stops. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(dkv_store_range_newest(f->store, 1, "b", 1, "c", 1,
+						DKV_EPOCH_MAX, newest_collect,
+						&s), 1);
+	assert_string_equal(s.keys[0], "b");
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 1;
+	assert_int_equal(dkv_store_range_newest(f->store, 1, NULL, 0, NULL, 0,
+						DKV_EPOCH_MAX, newest_collect,
+						&s), 1);
+	/* Bad arguments are errors. */
+	assert_int_equal(dkv_store_range_newest(f->store, 1, NULL, 3, NULL, 0,
+						DKV_EPOCH_MAX, newest_collect,
+						&s), DKV_ERR_INVAL);
+	assert_int_equal(dkv_store_range_newest(f->store, 9, NULL, 0, NULL, 0,
+						DKV_EPOCH_MAX, newest_collect,
+						&s), DKV_ERR_NO_SHARD);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -985,6 +1088,7 @@ int main(void)
 		T(a_copy_keeps_the_order),
 		T(copy_reads_right_across_memtables),
 		T(copy_then_gc_with_compaction),
+		T(newest_reads_see_deletes),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
