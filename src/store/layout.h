@@ -135,4 +135,33 @@ static inline uint32_t layout_cat_shard(const char *key)
 	       (uint32_t)(uint8_t)key[7] << 8 | (uint32_t)(uint8_t)key[8];
 }
 
+/*
+ * Transaction records (src/txn/record.h, docs/txn.md "Durable records")
+ *   In a shard's plain family "p.<id:08x>", written only in the same batch
+ *   as the versions and intents they describe. txid = be64 hi | be64 lo
+ *   (16 bytes; big-endian so that records sort by age). Integers in values
+ *   are little-endian; every value starts with a version byte (1).
+ *
+ *   "T" + txid       the leader's transaction record, while PREPARING or
+ *                    COMMITTED (FINISHED and ABORTED replace it by "D"):
+ *   "F" + txid       a follower's log entry, while PREPARED:
+ *        u8 version | u8 state (1 PREPARING, 2 COMMITTED, 3 PREPARED) |
+ *        le32 leader shard | le64 ts | le64 sent | le64 proposed |
+ *        le64 tc (COMMITTED only, else 0) |
+ *        le32 nparts | le32 shard * nparts   (T: every participant) |
+ *        le32 nranges | (le32 len | start | le32 len | end) * nranges
+ *                                            (the shard's range locks)
+ *   "D" + txid       an outcome tombstone, until sent + horizon:
+ *        u8 version | u8 outcome (1 committed, 2 aborted) | le64 sent |
+ *        le64 tc (committed; 0 when aborted)             (18 bytes)
+ *   "I" + user key + txid
+ *                    an intent of a prepared transaction (several read
+ *                    locks of different transactions may share a key):
+ *        u8 version | u8 kind (1 put, 2 delete, 3 read lock) |
+ *        the value (put only, the rest of the record)
+ *   A reader of these records refuses (DKV_ERR_CORRUPT) any other
+ *   version, state or kind, a length past the record, more than 65536
+ *   parts or ranges, a key over 1 MiB, and trailing bytes.
+ */
+
 #endif /* DKV_STORE_LAYOUT_H */
