@@ -7,7 +7,8 @@
  * messages generates its code from this schema: the structs and the deep
  * copy below (msg.c, used by the simulator, which passes structs), and
  * later dkvd's RESP encoding (`DKV.TXN <type> <field>...`, one bulk string
- * per scalar, one array per list).
+ * per scalar, each list as its count and then its elements' members,
+ * flattened: src/proto/txn_wire.h).
  *
  * Memory: a struct txn_msg handed to io.send() points at the sender's
  * memory (keys, values, lists), valid only during the send() call; the
