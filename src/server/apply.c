@@ -32,6 +32,7 @@ struct apply_group {
 	struct pending *buckets[OVERLAY_BUCKETS];
 	struct pending *all;
 	size_t bytes;
+	int poisoned; /* a record went in without its batch: fail the group */
 };
 
 static uint32_t hash_key(uint32_t shard, const char *k, size_t n)
@@ -203,8 +204,59 @@ static int compute(struct dkv_cmd *c, const struct dkv_val *cur, int found,
 		c->integer = (int64_t)*newlen;
 		return 1;
 	}
+	case DKV_OP_TXN: /* apply_txn() */
+		break;
 	}
 	return DKV_ERR_INVAL;
+}
+
+/* DKV_OP_TXN: every record of the transaction layer's batch, as is. The
+ * layer only writes versions above every version of their keys (its
+ * validation and intents see to it), so a refused record is a bug: the
+ * records already added cannot be taken back, so the group is failed. */
+static int apply_txn(struct apply_group *g, struct dkv_cmd *c)
+{
+	const struct txn_batch *b = c->txn;
+	int rc = DKV_OK;
+
+	for (size_t i = 0; i < b->n && rc == DKV_OK; i++) {
+		const struct txn_bent *e = &b->v[i];
+
+		switch (e->op) {
+		case TXN_BOP_PUT:
+			rc = overlay_put(g, b->shard, e->key, e->klen,
+					 e->vlen ? e->val : "", e->vlen);
+			if (rc == DKV_OK)
+				rc = dkv_batch_put(g->batch, b->shard, e->key,
+						   e->klen, e->val, e->vlen,
+						   e->epoch);
+			break;
+		case TXN_BOP_DEL:
+			rc = overlay_put(g, b->shard, e->key, e->klen, NULL,
+					 0);
+			if (rc == DKV_OK)
+				rc = dkv_batch_del(g->batch, b->shard, e->key,
+						   e->klen, e->epoch);
+			break;
+		case TXN_BOP_PUT_PLAIN:
+			rc = dkv_batch_put_plain(g->batch, b->shard, e->key,
+						 e->klen, e->val, e->vlen);
+			break;
+		case TXN_BOP_DEL_PLAIN:
+			rc = dkv_batch_del_plain(g->batch, b->shard, e->key,
+						 e->klen);
+			break;
+		default:
+			rc = DKV_ERR_INVAL;
+		}
+	}
+	if (rc != DKV_OK && b->n > 0) {
+		g->poisoned = 1;
+		rc = DKV_ERR_INTERNAL;
+	}
+	c->applied = rc == DKV_OK;
+	c->rc = rc;
+	return rc;
 }
 
 int apply_cmd(struct apply_group *g, struct dkv_cmd *c,
@@ -222,6 +274,8 @@ int apply_cmd(struct apply_group *g, struct dkv_cmd *c,
 	c->old_found = 0;
 	memset(&c->old, 0, sizeof(c->old));
 	memset(&cur, 0, sizeof(cur));
+	if (c->op == DKV_OP_TXN)
+		return apply_txn(g, c);
 	/* A plain SET does not depend on the current value: skip the read. */
 	if (c->op != DKV_OP_SET || c->cond != DKV_COND_NONE || c->want_old) {
 		rc = read_current(g, c, &cur, &found);
@@ -280,8 +334,9 @@ out:
 
 int apply_group_commit(struct apply_group *g)
 {
-	int rc = dkv_batch_commit(g->batch);
+	int rc = g->poisoned ? DKV_ERR_INTERNAL : dkv_batch_commit(g->batch);
 
+	g->poisoned = 0;
 	if (rc != DKV_OK)
 		dkv_batch_clear(g->batch);
 	overlay_reset(g);

@@ -21,12 +21,15 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "txn/txn_io.h"
 
 enum dkv_op {
 	DKV_OP_SET,    /* key = val, under cond; old value if want_old */
 	DKV_OP_DEL,    /* delete key; applied = 1 if it existed */
 	DKV_OP_INCRBY, /* integer += delta; integer = the new value */
 	DKV_OP_APPEND, /* val appended; integer = the new length */
+	DKV_OP_TXN,    /* a transaction layer batch (txn): written as is, its
+			  versions at their own epochs (src/txn/txn_io.h) */
 };
 
 enum dkv_cond {
@@ -46,6 +49,7 @@ struct dkv_cmd {
 	int64_t delta;
 	enum dkv_cond cond;
 	int want_old;
+	const struct txn_batch *txn;       /* DKV_OP_TXN: borrowed until done */
 	void (*done)(struct dkv_cmd *cmd); /* on the committer's thread */
 	void *ctx;                         /* the submitter's */
 	/* Out: */
@@ -65,6 +69,9 @@ struct dkv_cmd {
  *                     (Redis's rules: resp_parse_i64)
  *   DKV_ERR_OVERFLOW  INCRBY past INT64_MIN/MAX
  *   DKV_ERR_TOO_BIG   APPEND past the value size limit
+ *   DKV_ERR_INTERNAL  DKV_OP_TXN whose record the batch refused halfway
+ *                     (an order violation the transaction layer rules
+ *                     out): the whole group fails, nothing is written
  *   others            from the store (NO_SHARD, IO, ...) */
 
 struct apply_group;

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "server/conn.h"
 #include "server/node.h"
+#include "server/txn_node.h"
 
 #ifndef DKV_VERSION
 #define DKV_VERSION "0.1.0"
@@ -520,6 +521,23 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	  (unsigned long long)cs.failed_groups,
 	  (unsigned long long)ss.commits, (unsigned long long)ss.gets,
 	  (unsigned long long)n->stats.disk_reads);
+	{
+		struct txn_node_info ti;
+
+		txn_node_info(n, &ti);
+		P("# Transactions\r\ntxn_shards:%llu\r\ntxn_commits:%llu\r\n"
+		  "txn_aborts:%llu\r\ntxn_refused_prepares:%llu\r\n"
+		  "txn_in_doubt:%llu\r\ntxn_intents:%llu\r\n"
+		  "txn_parked:%llu\r\ntxn_plain_waits:%llu\r\n\r\n",
+		  (unsigned long long)ti.parts,
+		  (unsigned long long)ti.commits,
+		  (unsigned long long)ti.aborts,
+		  (unsigned long long)ti.restarts,
+		  (unsigned long long)ti.undecided,
+		  (unsigned long long)ti.intents,
+		  (unsigned long long)ti.parked,
+		  (unsigned long long)ti.plain_waits);
+	}
 	P("# Valuecache\r\nvalue_cache_keys:%llu\r\nvalue_cache_bytes:%llu\r\n"
 	  "value_cache_max_bytes:%llu\r\nvalue_cache_hits:%llu\r\n"
 	  "value_cache_misses:%llu\r\nvalue_cache_evictions:%llu\r\n\r\n",

@@ -52,7 +52,8 @@ struct node;
 	X(DKV_MAP, "dkv.map", 1, CMD_FAST, 0, 0, 0, cmd_dkv_map)               \
 	X(DKV_SETMAP, "dkv.setmap", 2, CMD_ADMIN, 0, 0, 0, cmd_dkv_setmap)     \
 	X(DKV_EPOCH, "dkv.epoch", 1, CMD_FAST, 0, 0, 0, cmd_dkv_epoch)         \
-	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)
+	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)     \
+	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)
 
 enum cmd_id {
 #define CMD_ENUM_(id, name, arity, flags, fk, lk, st, fn) CMD_##id,

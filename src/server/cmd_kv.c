@@ -19,6 +19,7 @@
 #include "server/peer.h"
 #include "server/rcache.h"
 #include "server/req.h"
+#include "server/txn_node.h"
 
 static int arg_is(const struct resp_cmd *cmd, size_t i, const char *s)
 {
@@ -342,8 +343,12 @@ static void cache_written(struct rcache *rc, const struct req *r)
 
 void req_complete(struct req *r)
 {
-	if (r->kind == REQ_WRITE)
+	if (r->kind == REQ_WRITE) {
 		cache_written(&r->conn->node->rcache, r);
+		for (size_t i = 0; i < r->n; i++)
+			txn_node_busy_del(r->conn->node, r->cmds[i].shard,
+					  r->cmds[i].key, r->cmds[i].klen);
+	}
 	if (r->kind == REQ_READ)
 		put_read_reply(&r->slot->buf, r->id, r->n, r->vals, r->found,
 			       r->rc);
@@ -412,6 +417,42 @@ static void read_after(uv_work_t *w, int status)
 	req_complete(r);
 }
 
+/* Whether some key of a read has a transaction's write intent. */
+static int read_blocked(struct node *n, const uint32_t *shards,
+			const char *const *argv, const size_t *argvlen,
+			size_t nkeys)
+{
+	for (size_t i = 0; n->txn != NULL && i < nkeys; i++)
+		if (txn_node_locked(n, shards[i], argv[1 + i], argvlen[1 + i],
+				    1))
+			return 1;
+	return 0;
+}
+
+/* Sends a started read request to the worker pool, unless a key has a
+ * transaction's write intent: then it waits for the outcome (bounded,
+ * then TRYAGAIN), so a read never misses a commit already acknowledged. */
+static void read_go(struct req *r, int timed_out)
+{
+	struct node *n = r->conn->node;
+
+	if (read_blocked(n, r->shards, (const char *const *)r->argv,
+			 r->argvlen, r->n)) {
+		if (!timed_out && txn_node_park(n, r, read_go) == DKV_OK)
+			return;
+		resp_put_errorf(&r->slot->buf, "TRYAGAIN key locked by a "
+						"transaction in progress");
+		req_complete_raw(r);
+		return;
+	}
+	r->cache_gen = rcache_gen(&n->rcache);
+	r->work.data = r;
+	if (uv_queue_work(&n->loop, &r->work, read_work, read_after) != 0) {
+		r->rc = DKV_ERR_INTERNAL;
+		req_complete(r);
+	}
+}
+
 /* GET, MGET, EXISTS: keys are argv[1..]. */
 static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 {
@@ -445,6 +486,10 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		if (route(c, cmd->argv[1 + i], cmd->argvlen[1 + i], &shards[i],
 			  b) != 0)
 			goto out;
+	if (read_blocked(n, shards, cmd->argv, cmd->argvlen, nkeys)) {
+		busy = 1; /* through a request that waits (read_go) */
+		goto request;
+	}
 	/* The cache first; hits point into it, so the misses' fills wait
 	 * until the reply is written. */
 	for (size_t i = 0; i < nkeys; i++) {
@@ -490,6 +535,7 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 	/* Some key is only on disk: read them all on the worker pool. The
 	 * reply goes where b would have put it: b's slot if b is one, else
 	 * a new pending slot. */
+request:
 	r = req_new(c, REQ_READ, id, cmd, nkeys);
 	if (r == NULL) {
 		cmd_put_err(b, DKV_ERR_NOMEM);
@@ -511,12 +557,7 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		goto out;
 	}
 	n->stats.disk_reads++;
-	r->cache_gen = rcache_gen(&n->rcache);
-	r->work.data = r;
-	if (uv_queue_work(&n->loop, &r->work, read_work, read_after) != 0) {
-		r->rc = DKV_ERR_INTERNAL;
-		req_complete(r);
-	}
+	read_go(r, 0);
 out:
 	for (size_t i = 0; vals && i < nkeys; i++)
 		dkv_val_release(&vals[i]);
@@ -577,6 +618,32 @@ static struct req *write_begin(struct conn *c, const struct resp_cmd *cmd,
 }
 
 /* Routes every command's key; on success takes a slot and submits. */
+/* Submits a started write request to the committer, unless one of its
+ * keys has a transaction's intent: then it waits (txn_node_park) and
+ * this runs again; after the wait's bound it fails with TRYAGAIN. */
+static void write_go(struct req *r, int timed_out)
+{
+	struct node *n = r->conn->node;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct dkv_cmd *k = &r->cmds[i];
+
+		if (!txn_node_locked(n, k->shard, k->key, k->klen, 0))
+			continue;
+		if (!timed_out && txn_node_park(n, r, write_go) == DKV_OK)
+			return;
+		resp_put_errorf(&r->slot->buf, "TRYAGAIN key locked by a "
+						"transaction in progress");
+		req_complete_raw(r);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		txn_node_busy_add(n, r->cmds[i].shard, r->cmds[i].key,
+				  r->cmds[i].klen);
+	for (size_t i = 0; i < r->n; i++)
+		dkv_committer_submit(n->committer, &r->cmds[i]);
+}
+
 static void write_submit(struct conn *c, struct req *r)
 {
 	struct resp_buf tmp;
@@ -606,8 +673,7 @@ static void write_submit(struct conn *c, struct req *r)
 		req_free(r);
 		return;
 	}
-	for (size_t i = 0; i < r->n; i++)
-		dkv_committer_submit(c->node->committer, &r->cmds[i]);
+	write_go(r, 0);
 }
 
 /* A one-key write request from argv[1] (key) and argv[2] (value, if

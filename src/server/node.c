@@ -4,12 +4,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "server/cmd.h"
 #include "server/conn.h"
 #include "server/peer.h"
+#include "server/txn_node.h"
 #include "server/req.h"
 
 #define META_MAP "cluster.map"
@@ -105,6 +107,7 @@ int node_set_map(struct node *n, struct dkv_map *map)
 	dkv_map_destroy(n->map);
 	n->map = map;
 	rcache_clear(&n->rcache); /* shards may have moved */
+	txn_node_map_changed(n);
 	if (dkv_sm_state(&n->sm) == NODE_SERVING)
 		peers_sync(n);
 	return DKV_OK;
@@ -146,10 +149,20 @@ static void on_done_async(uv_async_t *a)
 	struct node *n = a->data;
 	struct req *list;
 
+	struct txn_sub *subs;
+
 	pthread_mutex_lock(&n->done_lock);
 	list = n->done_head;
 	n->done_head = n->done_tail = NULL;
+	subs = n->txn_done_head;
+	n->txn_done_head = n->txn_done_tail = NULL;
 	pthread_mutex_unlock(&n->done_lock);
+	while (subs != NULL) {
+		struct txn_sub *next = txn_sub_next(subs);
+
+		txn_node_batch_done(subs);
+		subs = next;
+	}
 	while (list != NULL) {
 		struct req *next = list->next_done;
 
@@ -236,6 +249,7 @@ void node_stop(struct node *n)
 	DKV_INFO("node", "stopping: draining %llu connections",
 		 (unsigned long long)n->nconns);
 	dkv_sm_move(&n->sm, NODE_DRAINING);
+	txn_node_stop(n);
 	uv_close((uv_handle_t *)&n->listener, NULL);
 	for (struct conn *c = n->conns, *next; c != NULL; c = next) {
 		next = c->next;
@@ -380,6 +394,33 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 		dkv_sm_move(&n->sm, NODE_STOPPED);
 		goto fail;
 	}
+	/* After a restart the clock resumes at its persisted bound, up to
+	 * a window ahead of the wall clock; serving only once the wall
+	 * clock has caught up keeps this node's epochs within the max
+	 * offset of real time, which the transactions' uncertainty window
+	 * (docs/txn.md) relies on. */
+	{
+		uint64_t ahead = dkv_epoch_to_unix_ns(dkv_hlc_last(n->hlc));
+		uint64_t wall = dkv_hlc_wall_ns(NULL);
+
+		if (ahead > wall && ahead - wall <= ho.window_ns) {
+			struct timespec ts = {
+				.tv_sec = (time_t)((ahead - wall) / 1000000000u),
+				.tv_nsec = (long)((ahead - wall) % 1000000000u),
+			};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	rc = txn_node_start(n);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "transactions: %s", dkv_strerror(rc));
+		/* The handles are up: stop as a drain would. */
+		dkv_sm_move(&n->sm, NODE_SERVING);
+		node_stop(n);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		return rc;
+	}
 	dkv_sm_move(&n->sm, NODE_SERVING);
 	peers_sync(n);
 	return DKV_OK;
@@ -405,6 +446,7 @@ int node_run(struct node *n)
 void node_close(struct node *n)
 {
 	dkv_committer_destroy(n->committer);
+	txn_node_free(n);
 	rcache_free(&n->rcache);
 	uv_loop_close(&n->loop);
 	dkv_map_destroy(n->map);

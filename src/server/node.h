@@ -27,6 +27,9 @@
 #include "server/committer.h"
 #include "server/config.h"
 #include "server/rcache.h"
+
+struct txn_node;
+struct txn_sub;
 #include "shard/map.h"
 #include "store/store.h"
 
@@ -64,6 +67,8 @@ struct node {
 	struct dkv_committer *committer;
 	struct dkv_map *map;     /* NULL until the cluster is created */
 	struct rcache rcache;    /* newest values, loop thread only */
+	struct txn_node *txn;    /* the transaction layer (txn_node.h) */
+	struct txn_sub *txn_done_head, *txn_done_tail; /* under done_lock */
 	struct resp_limits limits;
 
 	pthread_mutex_t done_lock;

@@ -228,6 +228,26 @@ static int peer_send(struct peer *p, struct conn *c, struct slot *s,
 	return DKV_OK;
 }
 
+/* As peer_send, the command already encoded. */
+static int peer_send_raw(struct peer *p, const char *bytes, size_t len)
+{
+	struct fwd *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return DKV_ERR_NOMEM;
+	if (resp_put_raw(&p->out, bytes, len) != DKV_OK) {
+		free(f);
+		return DKV_ERR_NOMEM;
+	}
+	if (p->tail)
+		p->tail->next = f;
+	else
+		p->head = f;
+	p->tail = f;
+	peer_flush(p);
+	return DKV_OK;
+}
+
 static void send_own(struct peer *p, const char *a0, const char *a1)
 {
 	const char *argv[2] = { a0, a1 };
@@ -437,6 +457,28 @@ int peer_call(struct node *n, uint32_t id, size_t argc,
 		return DKV_OK;
 	}
 	if (peer_send(p, NULL, NULL, argc, argv, argvlen) != DKV_OK)
+		return DKV_ERR_NOMEM;
+	f = p->tail;
+	f->cb = cb;
+	f->ctx = ctx;
+	return DKV_OK;
+}
+
+int peer_call_encoded(struct node *n, uint32_t id, const char *bytes,
+		      size_t len, peer_reply_cb cb, void *ctx)
+{
+	struct peer *p = peer_find(n, id);
+	struct fwd *f;
+
+	if (p == NULL)
+		return DKV_ERR_NOT_FOUND;
+	if (dkv_sm_state(&p->sm) == PEER_DOWN)
+		peer_connect(p);
+	if (dkv_sm_state(&p->sm) == PEER_DOWN) {
+		cb(ctx, NULL);
+		return DKV_OK;
+	}
+	if (peer_send_raw(p, bytes, len) != DKV_OK)
 		return DKV_ERR_NOMEM;
 	f = p->tail;
 	f->cb = cb;

@@ -79,6 +79,11 @@ int peer_call(struct node *n, uint32_t id, size_t argc,
 	      const char *const *argv, const size_t *argvlen,
 	      peer_reply_cb cb, void *ctx);
 
+/* peer_call with the command already encoded (bytes: one RESP command,
+ * copied). */
+int peer_call_encoded(struct node *n, uint32_t id, const char *bytes,
+		      size_t len, peer_reply_cb cb, void *ctx);
+
 /* The peer with this id, or NULL. */
 struct peer *peer_find(struct node *n, uint32_t id);
 

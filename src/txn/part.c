@@ -386,3 +386,34 @@ const struct txn_part_stats *txn_part_stats(const struct txn_part *p)
 {
 	return &p->stats;
 }
+
+/* --- queries for plain reads and writes ------------------------------------ */
+
+int txn_part_locked(const struct txn_part *p, const char *key, size_t klen,
+		    int kind)
+{
+	const struct txn_intent *in;
+
+	for (in = txn_ii_find(&p->ix, key, klen); in != NULL;
+	     in = in->next_on_key)
+		if (kind == TXN_LOCK_WRITE || in->kind == TXN_REC_I_PUT ||
+		    in->kind == TXN_REC_I_DEL)
+			return 1;
+	if (kind == TXN_LOCK_WRITE &&
+	    txn_ii_range_covering(&p->ix, key, klen, NULL) != NULL)
+		return 1;
+	return 0;
+}
+
+static int any_write_cb(void *arg, struct txn_intent *in)
+{
+	(void)arg;
+	return in->kind == TXN_REC_I_PUT || in->kind == TXN_REC_I_DEL;
+}
+
+int txn_part_locked_range(const struct txn_part *p, const char *start,
+			  size_t slen, const char *end, size_t elen)
+{
+	return txn_ii_foreach_in(&p->ix, start, slen, end, elen, any_write_cb,
+				 NULL) != 0;
+}

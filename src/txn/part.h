@@ -72,6 +72,19 @@ void txn_part_recv(struct txn_part *p, const struct txn_msg *msg);
  * with io.now_ms(). */
 void txn_part_tick(struct txn_part *p, uint64_t now_ms);
 
+/* For writes that bypass the transaction layer (a node's single-key
+ * commands) and for reads of the newest version: whether key has an
+ * intent or lock a plain write must not pass (a write intent, a read
+ * lock, a range lock covering it: 1), or a write intent a plain read must
+ * wait for (kind TXN_LOCK_READ: only write intents count). 0 if none. */
+#define TXN_LOCK_WRITE 0
+#define TXN_LOCK_READ 1
+int txn_part_locked(const struct txn_part *p, const char *key, size_t klen,
+		    int kind);
+/* Whether any write intent lies in [start, end) (empty = unbounded). */
+int txn_part_locked_range(const struct txn_part *p, const char *start,
+			  size_t slen, const char *end, size_t elen);
+
 struct txn_part_info {
 	uint64_t intents;      /* intents and read locks held */
 	uint64_t range_locks;

@@ -120,6 +120,18 @@ struct txn_io {
 	 * caller's, valid during the call only. */
 	void (*send)(void *ctx, const struct txn_msg *msg);
 
+	/*
+	 * Optional (NULL = none): writes that bypass the transaction layer
+	 * (a node's single-key commands) and are in flight to the store. A
+	 * validation meeting one on a key it writes or reads, or inside a
+	 * range it read, dies (RESTART, locked): the write lands at an
+	 * epoch the validation cannot see yet. busy_range: empty bounds are
+	 * unbounded.
+	 */
+	int (*busy)(void *ctx, uint32_t shard, const char *key, size_t klen);
+	int (*busy_range)(void *ctx, uint32_t shard, const char *start,
+			  size_t slen, const char *end, size_t elen);
+
 	/* Monotonic milliseconds (never goes back; any origin). */
 	uint64_t (*now_ms)(void *ctx);
 

@@ -93,6 +93,31 @@ static int range_intent_cb(void *arg, struct txn_intent *in)
 	return conflict(c, in->owner);
 }
 
+/* 1 if a write that bypasses the transaction layer is in flight on one
+ * of x's keys or ranges (txn_io.busy). */
+static int check_busy(const struct txn_part *p, const struct ptx *x)
+{
+	const struct txn_io *io = &p->io;
+	uint32_t i;
+
+	if (io->busy == NULL)
+		return 0;
+	for (i = 0; i < x->w.n; i++)
+		if (io->busy(io->ctx, p->conf.shard, x->w.v[i].key.p,
+			     x->w.v[i].key.len))
+			return 1;
+	for (i = 0; i < x->r.n; i++)
+		if (io->busy(io->ctx, p->conf.shard, x->r.v[i].key.p,
+			     x->r.v[i].key.len))
+			return 1;
+	for (i = 0; io->busy_range != NULL && i < x->g.n; i++)
+		if (io->busy_range(io->ctx, p->conf.shard, x->g.v[i].start.p,
+				   x->g.v[i].start.len, x->g.v[i].end.p,
+				   x->g.v[i].end.len))
+			return 1;
+	return 0;
+}
+
 /* 1 if the walk must stop (die). */
 static int check_locks(struct vctx *c)
 {
@@ -101,6 +126,11 @@ static int check_locks(struct vctx *c)
 	struct txn_intent *in;
 	struct txn_rlock *rl;
 	uint32_t i;
+
+	if (check_busy(p, x)) {
+		c->die = 1;
+		return 1;
+	}
 
 	for (i = 0; i < x->w.n; i++) {
 		const struct txn_bytes *k = &x->w.v[i].key;

@@ -294,6 +294,64 @@ static void one_group_sees_its_own_writes(void **state)
 	apply_group_destroy(g);
 }
 
+/* A transaction layer batch (DKV_OP_TXN) goes in as is: versions at its
+ * own epochs and plain records, in one group with single-key commands,
+ * which see its versions; a batch the store refuses halfway fails the
+ * whole group and writes nothing. */
+static void txn_batches_share_the_group(void **state)
+{
+	struct fixture *f = *state;
+	struct apply_group *g;
+	struct txn_bent ents[3] = {
+		{ .op = TXN_BOP_PUT, .key = "t", .klen = 1, .val = "41",
+		  .vlen = 2, .epoch = 500 },
+		{ .op = TXN_BOP_PUT_PLAIN, .key = "Irec", .klen = 4,
+		  .val = "intent", .vlen = 6 },
+		{ .op = TXN_BOP_DEL, .key = "gone", .klen = 4, .epoch = 500 },
+	};
+	struct txn_batch b = { .shard = 1, .v = ents, .n = 3 };
+	struct dkv_cmd c[3];
+	struct dkv_val v;
+	uint64_t epoch = 1000;
+
+	assert_int_equal(apply_group_create(f->store, &g), 0);
+	c[0] = cmd_of(DKV_OP_SET, "gone", "x"); /* deleted by the batch */
+	c[0].shard = 1;
+	assert_int_equal(apply_cmd(g, &c[0], next_epoch, &epoch), 0);
+	/* The delete at 500 is below the SET at 1001: refused halfway. */
+	memset(&c[1], 0, sizeof(c[1]));
+	c[1].op = DKV_OP_TXN;
+	c[1].shard = 1;
+	c[1].txn = &b;
+	assert_int_equal(apply_cmd(g, &c[1], next_epoch, &epoch),
+			 DKV_ERR_INTERNAL);
+	assert_int_equal(apply_group_commit(g), DKV_ERR_INTERNAL);
+	have_value(f, "t", NULL);
+	have_value(f, "gone", NULL);
+	assert_int_equal(dkv_store_get_plain(f->store, 1, "Irec", 4, &v),
+			 DKV_ERR_NOT_FOUND);
+
+	/* The same batch without the offending delete commits, and an INCR
+	 * after it in the same group sees its value. */
+	b.n = 2;
+	c[1].rc = -1;
+	assert_int_equal(apply_cmd(g, &c[1], next_epoch, &epoch), 0);
+	c[2] = cmd_of(DKV_OP_INCRBY, "t", NULL);
+	c[2].delta = 1;
+	assert_int_equal(apply_cmd(g, &c[2], next_epoch, &epoch), 0);
+	assert_int_equal(c[2].integer, 42);
+	assert_int_equal(apply_group_commit(g), 0);
+	have_value(f, "t", "42");
+	assert_int_equal(dkv_store_get(f->store, 1, "t", 1, 600, &v), 0);
+	assert_int_equal(v.epoch, 500);
+	assert_memory_equal(v.data, "41", 2);
+	dkv_val_release(&v);
+	assert_int_equal(dkv_store_get_plain(f->store, 1, "Irec", 4, &v), 0);
+	assert_memory_equal(v.data, "intent", 6);
+	dkv_val_release(&v);
+	apply_group_destroy(g);
+}
+
 #define THREADS 16
 #define PER_THREAD 100
 
@@ -379,6 +437,7 @@ int main(void)
 		T(incrby_and_append_follow_redis),
 		cmocka_unit_test(int64_parse_and_format),
 		T(one_group_sees_its_own_writes),
+		T(txn_batches_share_the_group),
 		cmocka_unit_test_setup_teardown(
 			concurrent_increments_share_commits, setup_durable,
 			teardown),
