@@ -139,9 +139,13 @@ int cmd_must_wait(const struct conn *c, const struct resp_cmd *cmd)
 {
 	const struct cmd_def *d;
 
+	if (c->txn_inflight > 0)
+		return 1; /* everything after an EXEC sees its effects */
 	if (c->reads_inflight == 0 && c->writes_inflight == 0)
 		return 0;
 	d = lookup(cmd->argv[0], cmd->argvlen[0]);
+	if (d != NULL && (d->flags & CMD_BARRIER) && !conn_tx_queueing(c))
+		return 1;
 	return d != NULL && conn_must_wait(c, d->flags);
 }
 
@@ -153,6 +157,7 @@ void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
 	if (d == NULL || (d->arity > 0 && (size_t)d->arity != cmd->argc) ||
 	    (d->arity < 0 && cmd->argc < (size_t)-d->arity) ||
 	    (!c->authed && !(d->flags & CMD_NOAUTH))) {
+		conn_tx_mark_dirty(c); /* EXEC will answer EXECABORT */
 		b = conn_reply_buf(c);
 		if (b == NULL)
 			return;
@@ -174,6 +179,10 @@ void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
 					"'%s' command",
 					d->name);
 		}
+		return;
+	}
+	if (conn_tx_queueing(c) && !(d->flags & CMD_TXCTL)) {
+		conn_tx_queue(c, d->id, cmd);
 		return;
 	}
 	g_calls[d->id]++;

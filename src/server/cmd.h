@@ -23,6 +23,8 @@ struct node;
 #define CMD_WRITE 0x4    /* writes keys */
 #define CMD_FAST 0x8     /* answered on the loop thread */
 #define CMD_ADMIN 0x10   /* cluster administration */
+#define CMD_TXCTL 0x20   /* runs even while MULTI queues (MULTI, EXEC...) */
+#define CMD_BARRIER 0x40 /* waits for every request in flight before it */
 
 /* X(ID, "name", arity, flags, first_key, last_key, step, handler) */
 #define DKV_COMMANDS(X)                                                        \
@@ -53,7 +55,13 @@ struct node;
 	X(DKV_SETMAP, "dkv.setmap", 2, CMD_ADMIN, 0, 0, 0, cmd_dkv_setmap)     \
 	X(DKV_EPOCH, "dkv.epoch", 1, CMD_FAST, 0, 0, 0, cmd_dkv_epoch)         \
 	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)     \
-	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)
+	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)                   \
+	X(MULTI, "multi", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_multi)        \
+	X(EXEC, "exec", 1, CMD_TXCTL | CMD_BARRIER, 0, 0, 0, cmd_exec)        \
+	X(DISCARD, "discard", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_discard)  \
+	X(WATCH, "watch", -2, CMD_TXCTL | CMD_BARRIER, 1, -1, 1, cmd_watch)   \
+	X(UNWATCH, "unwatch", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_unwatch)  \
+	X(MSET, "mset", -3, CMD_WRITE | CMD_BARRIER, 1, -1, 2, cmd_mset)
 
 enum cmd_id {
 #define CMD_ENUM_(id, name, arity, flags, fk, lk, st, fn) CMD_##id,
@@ -82,6 +90,14 @@ int cmd_must_wait(const struct conn *c, const struct resp_cmd *cmd);
 
 /* Runs one parsed command on c (auth, arity, then the handler). */
 void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd);
+/* MULTI state of a connection (cmd_tx.c). */
+struct conn;
+struct resp_cmd;
+int conn_tx_queueing(const struct conn *c);
+void conn_tx_queue(struct conn *c, enum cmd_id id, const struct resp_cmd *cmd);
+void conn_tx_mark_dirty(struct conn *c);
+void conn_tx_free(struct conn *c);
+
 /* The command table, CMD_COUNT entries, in DKV_COMMANDS order. */
 const struct cmd_def *cmd_table(void);
 /* Calls of each command since start, for INFO commandstats. */

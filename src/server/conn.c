@@ -34,6 +34,7 @@ static void conn_free(uv_handle_t *h)
 		resp_buf_free(&s->buf);
 		free(s);
 	}
+	conn_tx_free(c);
 	resp_cmd_parser_free(&c->parser);
 	resp_buf_free(&c->in);
 	resp_buf_free(&c->out);
@@ -92,6 +93,10 @@ void conn_request_done(struct conn *c)
 		conn_maybe_free(c);
 		return;
 	}
+	/* Completed inside its own dispatch (a transaction with nothing to
+	 * send): the loop in conn_process goes on and flushes. */
+	if (c->in_dispatch)
+		return;
 	/* Commands held back behind this one may run now. */
 	if (c->in_parsed < c->in.len && !c->close_after) {
 		conn_process(c);
@@ -294,7 +299,9 @@ static void conn_process(struct conn *c)
 			break; /* parsed again once the requests before it
 				  complete (conn_request_done) */
 		c->node->stats.commands++;
+		c->in_dispatch++;
 		cmd_dispatch(c, &cmd);
+		c->in_dispatch--;
 		c->in_parsed += used;
 	}
 	if (c->in_parsed > 0 &&

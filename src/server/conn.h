@@ -30,6 +30,7 @@
 enum conn_state { CONN_OPEN, CONN_CLOSING, CONN_NSTATES };
 
 struct node;
+struct conn_tx;
 
 struct slot {
 	struct slot *next;
@@ -65,6 +66,10 @@ struct conn {
 	uint64_t reads_inflight, writes_inflight;
 	/* Replies completed off the read path are written once per loop
 	 * iteration (conn_flush_pending), not one write(2) each. */
+	struct conn_tx *mx;   /* MULTI / WATCH state (cmd_tx.c), or NULL */
+	uint64_t txn_inflight; /* EXEC, MSET, WATCH running: later commands
+				  wait for them */
+	int in_dispatch;       /* conn_process is running a command */
 	int flush_queued;
 	struct conn *flush_next;
 };

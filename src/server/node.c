@@ -232,6 +232,7 @@ static void drain_check(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)&n->clock_timer, NULL);
+	txn_node_stop(n); /* nothing of it in flight now (inflight 0) */
 	peers_close(n);
 	dkv_sm_move(&n->sm, NODE_STOPPED);
 	uv_close((uv_handle_t *)&n->done_async, NULL);
@@ -249,7 +250,6 @@ void node_stop(struct node *n)
 	DKV_INFO("node", "stopping: draining %llu connections",
 		 (unsigned long long)n->nconns);
 	dkv_sm_move(&n->sm, NODE_DRAINING);
-	txn_node_stop(n);
 	uv_close((uv_handle_t *)&n->listener, NULL);
 	for (struct conn *c = n->conns, *next; c != NULL; c = next) {
 		next = c->next;

@@ -27,6 +27,7 @@
 #include "server/peer.h"
 #include "server/req.h"
 #include "server/txn_node.h"
+#include "txn/coord.h"
 #include "txn/part.h"
 
 #define CLIENT_COORD_BIT (UINT64_C(1) << 63)
@@ -73,6 +74,8 @@ struct txn_sub { /* a durable batch on its way through the committer */
 
 struct txn_node {
 	struct node *node;
+	struct txn_coord *coord; /* the node's own transactions (EXEC) */
+	uint64_t rng;            /* xorshift state for txid lo */
 	struct txn_part **parts; /* sorted by shard */
 	uint32_t *shards;
 	size_t nparts;
@@ -94,6 +97,12 @@ static uint64_t now_ms(void *ctx)
 {
 	(void)ctx;
 	return uv_hrtime() / 1000000u;
+}
+
+/* The node's coordinator: the node id in the high half. */
+static uint64_t coord_id(const struct node *n)
+{
+	return ((uint64_t)n->cfg.node_id << 32) | 1u;
 }
 
 static struct txn_part *part_of(struct txn_node *tn, uint32_t shard)
@@ -335,7 +344,10 @@ static void deliver(struct txn_node *tn, const struct txn_msg *m)
 	if (m->to.kind == TXN_ADDR_COORD) {
 		if (m->to.id & CLIENT_COORD_BIT)
 			to_client(tn, m);
-		return; /* node coordinators: not yet (MULTI/EXEC) */
+		else if (tn->coord != NULL &&
+			 m->to.id == coord_id(tn->node))
+			txn_coord_recv(tn->coord, m);
+		return;
 	}
 	if (m->to.kind != TXN_ADDR_SHARD)
 		return;
@@ -671,6 +683,8 @@ static void tick_cb(uv_timer_t *t)
 
 	for (size_t i = 0; i < tn->nparts; i++)
 		txn_part_tick(tn->parts[i], now);
+	if (tn->coord != NULL)
+		txn_coord_tick(tn->coord, now);
 	for (w = tn->waits; w != NULL; w = next) {
 		next = w->next;
 		if (now >= w->deadline_ms)
@@ -749,13 +763,62 @@ void txn_node_map_changed(struct node *n)
 	}
 }
 
+static uint64_t coord_rand64(void *ctx)
+{
+	struct txn_node *tn = ctx;
+	uint64_t x = tn->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	tn->rng = x;
+	return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+static uint32_t coord_shard_of(void *ctx, const char *key, size_t klen)
+{
+	struct txn_node *tn = ctx;
+	uint32_t shard = 0;
+
+	if (tn->node->map != NULL)
+		(void)dkv_map_key_shard(tn->node->map, key, klen, &shard);
+	return shard;
+}
+
+int txn_node_open(struct node *n, struct txn_tx **out)
+{
+	if (n->txn == NULL || n->txn->coord == NULL || n->map == NULL)
+		return DKV_ERR_STATE;
+	return txn_open(n->txn->coord, out);
+}
+
 int txn_node_start(struct node *n)
 {
 	struct txn_node *tn = calloc(1, sizeof(*tn));
+	struct txn_coord_io cio;
+	struct txn_coord_conf cconf;
+	int rc;
 
 	if (tn == NULL)
 		return DKV_ERR_NOMEM;
 	tn->node = n;
+	tn->rng = uv_hrtime() ^ ((uint64_t)n->cfg.node_id << 40) ^
+		  UINT64_C(0x9E3779B97F4A7C15);
+	memset(&cio, 0, sizeof(cio));
+	cio.ctx = tn;
+	cio.send = io_send;
+	cio.now_ms = now_ms;
+	cio.rand64 = coord_rand64;
+	cio.shard_of = coord_shard_of;
+	cio.hlc = n->hlc;
+	txn_coord_conf_init(&cconf, coord_id(n));
+	cconf.max_key = n->cfg.max_key;
+	cconf.max_value = n->cfg.max_value;
+	rc = txn_coord_create(&cio, &cconf, &tn->coord);
+	if (rc != DKV_OK) {
+		free(tn);
+		return rc;
+	}
 	txn_wire_mem_init(&tn->mem);
 	n->txn = tn;
 	uv_timer_init(&n->loop, &tn->tick);
@@ -788,6 +851,7 @@ void txn_node_free(struct node *n)
 
 	if (tn == NULL)
 		return;
+	txn_coord_destroy(tn->coord);
 	for (size_t i = 0; i < tn->nparts; i++)
 		txn_part_destroy(tn->parts[i]);
 	while (tn->q_head != NULL) {

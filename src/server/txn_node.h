@@ -56,6 +56,11 @@ void txn_node_free(struct node *n);
 /* The map changed: parts for newly owned shards. */
 void txn_node_map_changed(struct node *n);
 
+/* Opens a transaction on the node's own coordinator (MULTI/EXEC, MSET);
+ * *out is the caller's until txn_close(). Its callbacks run on the loop. */
+struct txn_tx;
+int txn_node_open(struct node *n, struct txn_tx **out);
+
 /* DKV.TXN: a message from a client coordinator or another node. */
 void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd);
 

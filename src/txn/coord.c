@@ -286,6 +286,7 @@ void txn_close(struct txn_tx *tx)
 	ranges_drop(tx);
 	kset_fini(&tx->writes);
 	kset_fini(&tx->reads);
+	free(tx->obs);
 	free(tx);
 }
 

@@ -54,6 +54,10 @@ struct txn_tx {
 	txn_commit_cb ccb;
 	void *carg;
 	uint64_t status_at, deadline, next_send, backoff;
+	/* Observed timestamps: per shard read, its clock at the first
+	 * answer; kept across restarts (txn_msg.h, READ_REPLY obs). */
+	struct tx_obs { uint32_t shard; uint64_t obs; } *obs;
+	size_t nobs, capobs;
 };
 
 struct txn_coord {
@@ -77,6 +81,10 @@ int coord_check_key(const struct txn_tx *tx, size_t klen);
 /* d owns a malloc'ed copy (NULL for len 0); 0 or DKV_ERR_NOMEM. */
 int coord_dup_bytes(struct txn_bytes *d, const char *p, size_t len);
 void coord_op_free(struct cop *op);
+/* The uncertainty limit of a read of shard (tu capped by its observed
+ * timestamp), and the recording of one. */
+uint64_t coord_tu_for(const struct txn_tx *tx, uint32_t shard);
+void coord_observe(struct txn_tx *tx, uint32_t shard, uint64_t obs);
 struct cop *coord_op_take(struct txn_tx *tx, uint64_t rid);
 void coord_send_op(struct txn_tx *tx, struct cop *op);
 void coord_on_read_reply(struct txn_tx *tx,

@@ -11,6 +11,40 @@
 #include "dkv_err.h"
 #include "txn/coord_int.h"
 
+uint64_t coord_tu_for(const struct txn_tx *tx, uint32_t shard)
+{
+	uint64_t tu = tx->tu;
+
+	for (size_t i = 0; i < tx->nobs; i++)
+		if (tx->obs[i].shard == shard && tx->obs[i].obs < tu)
+			tu = tx->obs[i].obs;
+	return tu < tx->ts ? tx->ts : tu;
+}
+
+void coord_observe(struct txn_tx *tx, uint32_t shard, uint64_t obs)
+{
+	if (obs == 0)
+		return;
+	for (size_t i = 0; i < tx->nobs; i++)
+		if (tx->obs[i].shard == shard) {
+			if (obs < tx->obs[i].obs)
+				tx->obs[i].obs = obs;
+			return;
+		}
+	if (tx->nobs == tx->capobs) {
+		size_t cap = tx->capobs ? 2 * tx->capobs : 4;
+		struct tx_obs *o = realloc(tx->obs, cap * sizeof(*o));
+
+		if (o == NULL)
+			return; /* only a tighter limit is lost */
+		tx->obs = o;
+		tx->capobs = cap;
+	}
+	tx->obs[tx->nobs].shard = shard;
+	tx->obs[tx->nobs].obs = obs;
+	tx->nobs++;
+}
+
 void coord_send_op(struct txn_tx *tx, struct cop *op)
 {
 	struct txn_msg m;
@@ -23,14 +57,14 @@ void coord_send_op(struct txn_tx *tx, struct cop *op)
 		m.u.read.txid = tx->id;
 		m.u.read.rid = op->rid;
 		m.u.read.ts = tx->ts;
-		m.u.read.tu = tx->tu;
+		m.u.read.tu = coord_tu_for(tx, op->shard);
 		m.u.read.key = op->key;
 	} else {
 		m.type = TXN_MSG_RANGE;
 		m.u.range.txid = tx->id;
 		m.u.range.rid = op->rid;
 		m.u.range.ts = tx->ts;
-		m.u.range.tu = tx->tu;
+		m.u.range.tu = coord_tu_for(tx, op->shard);
 		m.u.range.start = op->start;
 		m.u.range.end = op->end;
 		m.u.range.limit = op->limit;
@@ -158,6 +192,7 @@ void coord_on_read_reply(struct txn_tx *tx,
 			coord_op_free(op);
 		return;
 	}
+	coord_observe(tx, op->shard, m->obs);
 	if (rc == DKV_ERR_TX_RESTART) {
 		must_restart(tx, m->reason, m->epoch);
 	} else if (coord_state(tx) != CT_ACTIVE) {
@@ -190,6 +225,7 @@ void coord_on_range_reply(struct txn_tx *tx,
 			coord_op_free(op);
 		return;
 	}
+	coord_observe(tx, op->shard, m->obs);
 	if (rc == DKV_ERR_TX_RESTART) {
 		must_restart(tx, m->reason, m->epoch);
 		goto call;

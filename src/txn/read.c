@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "dkv_err.h"
+#include "hlc/hlc.h"
 #include "txn/part_int.h"
 
 struct rq {
@@ -62,6 +63,16 @@ static void reply(struct txn_part *p, const struct rq *q, int rc,
 			m.u.range_reply.items = *items;
 		if (next != NULL)
 			m.u.range_reply.next = *next;
+	}
+	{
+		uint64_t obs = 0;
+
+		if (dkv_hlc_now(p->io.hlc, &obs) != 0)
+			obs = 0;
+		if (q->is_range)
+			m.u.range_reply.obs = obs;
+		else
+			m.u.read_reply.obs = obs;
 	}
 	if (rc == DKV_ERR_TX_RESTART)
 		part_restart_count(p, reason);

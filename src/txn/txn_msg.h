@@ -118,10 +118,14 @@ struct txn_u32s { uint32_t *v; uint32_t n; };
 	F(TXID, txid) F(U64, rid) F(U64, ts) F(U64, tu) F(BYTES, key)
 /* rc: 0 found (val, epoch of the version), DKV_ERR_NOT_FOUND (epoch of
  * the tombstone or 0), DKV_ERR_TX_RESTART (epoch = the uncertain version's
- * epoch, or 0 for a restart without one; reason), another DKV_ERR_*. */
+ * epoch, or 0 for a restart without one; reason), another DKV_ERR_*.
+ * obs: the shard's clock when it answered (0 = none), the observed
+ * timestamp: every version written there later is above it, so the
+ * coordinator caps the uncertainty limit of its later reads of that
+ * shard at obs (CockroachDB's rule), restarts included. */
 #define TXN_FIELDS_read_reply(F)                                               \
 	F(TXID, txid) F(U64, rid) F(I32, rc) F(U32, reason) F(U64, epoch)      \
-	F(BYTES, val)
+	F(BYTES, val) F(U64, obs)
 /* coordinator -> shard: the visible keys of [start, end) at ts, at most
  * limit of them (0 = no limit). */
 #define TXN_FIELDS_range(F)                                                    \
@@ -131,7 +135,7 @@ struct txn_u32s { uint32_t *v; uint32_t n; };
  * the range read is [start, next) and a further call starts at next. */
 #define TXN_FIELDS_range_reply(F)                                              \
 	F(TXID, txid) F(U64, rid) F(I32, rc) F(U32, reason) F(U64, epoch)      \
-	F(ITEMS, items) F(BYTES, next)
+	F(ITEMS, items) F(BYTES, next) F(U64, obs)
 /* coordinator -> the one participant shard. */
 #define TXN_FIELDS_commit1(F)                                                  \
 	F(TXID, txid) F(U64, ts) F(U64, sent) F(WRITES, writes)               \

@@ -1,0 +1,865 @@
+/*
+ * cmd_tx.c - MULTI, EXEC, DISCARD, WATCH, UNWATCH and MSET: Redis's
+ * transactions, made atomic and serializable across shards and nodes by
+ * the transaction layer (a coordinator in the node, txn_node.h).
+ *
+ *   (none) --MULTI--> QUEUEING --EXEC--> RUNNING --commit--> (none)
+ *                        |  \--DISCARD--> (none)        \--restart--> RUNNING
+ *                        \--bad command: dirty; EXEC --> EXECABORT
+ *
+ * Happy path of EXEC: a transaction opens at a fresh epoch; each watched
+ * key is read in it and must still be at the version WATCH saw (else
+ * EXEC answers a null array, as Redis does); the queued commands run in
+ * order inside it (reads at its epoch plus its own writes, writes
+ * buffered); it commits; the reply is the array of their replies.
+ * Failure modes: a conflict (DKV_ERR_TX_RESTART from a read or the
+ * commit) runs the whole body again in a restarted transaction, up to
+ * EXEC_MAX_ATTEMPTS, then "-ERR transaction aborted ..."; an unknown
+ * outcome (commit timed out) is "-ERR transaction outcome unknown"; a
+ * command error inside the body (INCR of a non-number) is that
+ * command's error element and its write is not made, as in Redis.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/resp.h"
+#include "server/cmd.h"
+#include "server/conn.h"
+#include "server/node.h"
+#include "server/req.h"
+#include "server/txn_node.h"
+#include "txn/coord.h"
+
+#define EXEC_MAX_ATTEMPTS 100
+
+struct qcmd { /* a queued command: owned copies of its arguments */
+	enum cmd_id id;
+	size_t argc;
+	char **argv;
+	size_t *argvlen;
+};
+
+struct watched {
+	char *key;
+	size_t klen;
+	uint64_t epoch; /* of the version WATCH saw (0: none) */
+};
+
+struct conn_tx {
+	int in_multi;
+	int dirty;
+	struct qcmd *q;
+	size_t nq, capq;
+	struct watched *w;
+	size_t nw, capw;
+	int watch_busy; /* WATCH reads in flight */
+};
+
+/* A running EXEC (or MSET, or WATCH's reads). */
+struct exec {
+	struct req *r;
+	struct node *n;
+	struct txn_tx *tx;
+	struct qcmd *q;          /* moved from the connection */
+	size_t nq;
+	struct watched *w;
+	size_t nw;
+	int watch_only;          /* WATCH: record epochs, reply +OK */
+	int mset;                /* reply +OK instead of an array */
+	size_t wi, pc, ki;       /* watch, command and key cursors */
+	int64_t acc;             /* counts (DEL, EXISTS) */
+	struct resp_buf out;     /* replies of the commands done */
+	struct resp_buf one;     /* the reply of the current command */
+	int attempts;
+};
+
+static int arg_is(const struct qcmd *q, size_t i, const char *s)
+{
+	return q->argvlen[i] == strlen(s) &&
+	       strncasecmp(q->argv[i], s, q->argvlen[i]) == 0;
+}
+
+static void qcmd_free(struct qcmd *q)
+{
+	free(q->argv); /* one allocation with argvlen and the bytes */
+}
+
+static int qcmd_copy(struct qcmd *q, enum cmd_id id, size_t argc,
+		     const char *const *argv, const size_t *argvlen)
+{
+	size_t bytes = 0;
+	char *p;
+
+	for (size_t i = 0; i < argc; i++)
+		bytes += argvlen[i];
+	q->argv = malloc(argc * (sizeof(char *) + sizeof(size_t)) + bytes + 1);
+	if (q->argv == NULL)
+		return DKV_ERR_NOMEM;
+	q->argvlen = (size_t *)(q->argv + argc);
+	p = (char *)(q->argvlen + argc);
+	for (size_t i = 0; i < argc; i++) {
+		memcpy(p, argv[i], argvlen[i]);
+		q->argv[i] = p;
+		q->argvlen[i] = argvlen[i];
+		p += argvlen[i];
+	}
+	q->id = id;
+	q->argc = argc;
+	return DKV_OK;
+}
+
+static void watches_free(struct watched *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(w[i].key);
+	free(w);
+}
+
+static struct conn_tx *ctx_of(struct conn *c)
+{
+	if (c->mx == NULL)
+		c->mx = calloc(1, sizeof(*c->mx));
+	return c->mx;
+}
+
+static void queue_clear(struct conn_tx *m)
+{
+	for (size_t i = 0; i < m->nq; i++)
+		qcmd_free(&m->q[i]);
+	free(m->q);
+	m->q = NULL;
+	m->nq = m->capq = 0;
+	m->in_multi = 0;
+	m->dirty = 0;
+}
+
+static void unwatch(struct conn_tx *m)
+{
+	watches_free(m->w, m->nw);
+	m->w = NULL;
+	m->nw = m->capw = 0;
+}
+
+void conn_tx_free(struct conn *c)
+{
+	if (c->mx == NULL)
+		return;
+	queue_clear(c->mx);
+	unwatch(c->mx);
+	free(c->mx);
+	c->mx = NULL;
+}
+
+int conn_tx_queueing(const struct conn *c)
+{
+	return c->mx != NULL && c->mx->in_multi;
+}
+
+void conn_tx_mark_dirty(struct conn *c)
+{
+	if (conn_tx_queueing(c))
+		c->mx->dirty = 1;
+}
+
+/* Which commands a transaction body may hold. */
+static int allowed_in_tx(enum cmd_id id)
+{
+	switch (id) {
+	case CMD_GET:
+	case CMD_MGET:
+	case CMD_EXISTS:
+	case CMD_SET:
+	case CMD_SETNX:
+	case CMD_DEL:
+	case CMD_INCR:
+	case CMD_DECR:
+	case CMD_INCRBY:
+	case CMD_DECRBY:
+	case CMD_APPEND:
+	case CMD_MSET:
+	case CMD_PING:
+	case CMD_ECHO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void conn_tx_queue(struct conn *c, enum cmd_id id, const struct resp_cmd *cmd)
+{
+	struct conn_tx *m = c->mx;
+	struct resp_buf *b = conn_reply_buf(c);
+
+	if (b == NULL)
+		return;
+	if (!allowed_in_tx(id)) {
+		m->dirty = 1;
+		resp_put_errorf(b, "ERR '%.*s' is not supported inside MULTI",
+				(int)(cmd->argvlen[0] > 64 ? 64
+							   : cmd->argvlen[0]),
+				cmd->argv[0]);
+		return;
+	}
+	if (m->nq == m->capq) {
+		size_t cap = m->capq ? 2 * m->capq : 8;
+		struct qcmd *q = realloc(m->q, cap * sizeof(*q));
+
+		if (q == NULL) {
+			m->dirty = 1;
+			cmd_put_err(b, DKV_ERR_NOMEM);
+			return;
+		}
+		m->q = q;
+		m->capq = cap;
+	}
+	if (qcmd_copy(&m->q[m->nq], id, cmd->argc, cmd->argv, cmd->argvlen) !=
+	    DKV_OK) {
+		m->dirty = 1;
+		cmd_put_err(b, DKV_ERR_NOMEM);
+		return;
+	}
+	m->nq++;
+	resp_put_simple(b, "QUEUED", 6);
+}
+
+void cmd_multi(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+	struct conn_tx *m = ctx_of(c);
+
+	(void)cmd;
+	if (b == NULL)
+		return;
+	if (m == NULL) {
+		cmd_put_err(b, DKV_ERR_NOMEM);
+		return;
+	}
+	if (m->in_multi) {
+		resp_put_errorf(b, "ERR MULTI calls can not be nested");
+		return;
+	}
+	m->in_multi = 1;
+	m->dirty = 0;
+	resp_put_ok(b);
+}
+
+void cmd_discard(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	(void)cmd;
+	if (b == NULL)
+		return;
+	if (!conn_tx_queueing(c)) {
+		resp_put_errorf(b, "ERR DISCARD without MULTI");
+		return;
+	}
+	queue_clear(c->mx);
+	unwatch(c->mx);
+	resp_put_ok(b);
+}
+
+void cmd_unwatch(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+
+	(void)cmd;
+	if (b == NULL)
+		return;
+	if (c->mx)
+		unwatch(c->mx);
+	resp_put_ok(b);
+}
+
+/* --- running a body ------------------------------------------------------ */
+
+static void exec_step(struct exec *e);
+
+static void exec_free(struct exec *e)
+{
+	if (e->tx)
+		txn_close(e->tx);
+	for (size_t i = 0; i < e->nq; i++)
+		qcmd_free(&e->q[i]);
+	free(e->q);
+	if (!e->watch_only)
+		watches_free(e->w, e->nw);
+	resp_buf_free(&e->out);
+	resp_buf_free(&e->one);
+	free(e);
+}
+
+/* Completes the request (its slot filled) and frees e. */
+static void exec_end(struct exec *e)
+{
+	e->r->conn->txn_inflight--;
+	req_complete_raw(e->r);
+	exec_free(e);
+}
+
+/* Writes the final reply into the request's slot and ends. */
+static void exec_reply(struct exec *e, const char *err)
+{
+	struct resp_buf *b = &e->r->slot->buf;
+
+	if (err != NULL)
+		resp_put_errorf(b, "%s", err);
+	else if (e->watch_only || e->mset)
+		resp_put_ok(b);
+	else {
+		resp_put_array(b, e->nq);
+		resp_put_raw(b, e->out.data, e->out.len);
+	}
+	if (e->watch_only) {
+		struct conn_tx *m = e->r->conn->mx;
+
+		if (m != NULL)
+			m->watch_busy = 0;
+	}
+	exec_end(e);
+}
+
+/* Runs the body again in a restarted transaction. */
+static void exec_restart(struct exec *e)
+{
+	if (++e->attempts >= EXEC_MAX_ATTEMPTS ||
+	    txn_restart(e->tx) != DKV_OK) {
+		exec_reply(e, "ERR transaction aborted: too many conflicts, "
+			      "try again");
+		return;
+	}
+	e->wi = e->pc = e->ki = 0;
+	e->acc = 0;
+	resp_buf_reset(&e->out);
+	resp_buf_reset(&e->one);
+	exec_step(e);
+}
+
+static void commit_cb(void *arg, int rc, uint64_t tc)
+{
+	struct exec *e = arg;
+
+	(void)tc;
+	if (rc == DKV_OK)
+		exec_reply(e, NULL);
+	else if (rc == DKV_ERR_TX_RESTART)
+		exec_restart(e);
+	else if (rc == DKV_ERR_TIMEOUT)
+		exec_reply(e, "ERR transaction outcome unknown (timed out)");
+	else
+		exec_reply(e, dkv_strerror(rc));
+}
+
+/* The value a read gave (found or not); NULL val = not found. */
+struct got {
+	int rc;
+	const char *val;
+	size_t vlen;
+	uint64_t epoch;
+};
+
+static void finish_cmd(struct exec *e)
+{
+	resp_put_raw(&e->out, e->one.data, e->one.len);
+	resp_buf_reset(&e->one);
+	e->pc++;
+	e->ki = 0;
+	e->acc = 0;
+}
+
+static void put_write_err(struct resp_buf *b, int rc)
+{
+	if (rc == DKV_ERR_TOO_BIG)
+		resp_put_errorf(b, "ERR string exceeds maximum allowed size");
+	else
+		cmd_put_err(b, rc);
+}
+
+/* Applies the read result g to the current command; returns 1 when the
+ * command is done, 0 when it needs the next key. */
+static int apply_read(struct exec *e, const struct got *g)
+{
+	struct qcmd *q = &e->q[e->pc];
+	struct resp_buf *b = &e->one;
+	const char *key = q->argv[1 + e->ki];
+	size_t klen = q->argvlen[1 + e->ki];
+	int found = g->rc == DKV_OK;
+	int64_t n = 0, delta = 0;
+	char num[24];
+	int rc;
+
+	switch (q->id) {
+	case CMD_GET:
+		if (found)
+			resp_put_bulk(b, g->val, g->vlen);
+		else
+			resp_put_null(b);
+		return 1;
+	case CMD_MGET:
+		if (e->ki == 0)
+			resp_put_array(b, q->argc - 1);
+		if (found)
+			resp_put_bulk(b, g->val, g->vlen);
+		else
+			resp_put_null(b);
+		return ++e->ki == q->argc - 1;
+	case CMD_EXISTS:
+		e->acc += found;
+		if (++e->ki < q->argc - 1)
+			return 0;
+		resp_put_int(b, e->acc);
+		return 1;
+	case CMD_DEL:
+		if (found) {
+			rc = txn_del(e->tx, key, klen);
+			if (rc != DKV_OK) {
+				cmd_put_err(b, rc);
+				return 1;
+			}
+			e->acc++;
+		}
+		if (++e->ki < q->argc - 1)
+			return 0;
+		resp_put_int(b, e->acc);
+		return 1;
+	case CMD_SET:
+	case CMD_SETNX: {
+		int nx = q->id == CMD_SETNX, xx = 0, get = 0;
+
+		for (size_t i = 3; q->id == CMD_SET && i < q->argc; i++) {
+			if (arg_is(q, i, "NX") && !xx)
+				nx = 1;
+			else if (arg_is(q, i, "XX") && !nx)
+				xx = 1;
+			else if (arg_is(q, i, "GET"))
+				get = 1;
+			else {
+				resp_put_errorf(b, "ERR syntax error");
+				return 1;
+			}
+		}
+		if ((nx && found) || (xx && !found)) {
+			if (q->id == CMD_SETNX)
+				resp_put_int(b, 0);
+			else if (get && found)
+				resp_put_bulk(b, g->val, g->vlen);
+			else
+				resp_put_null(b);
+			return 1;
+		}
+		/* The old value first: the write may move the cache it
+		 * points into. */
+		if (q->id == CMD_SET && get) {
+			if (found)
+				resp_put_bulk(b, g->val, g->vlen);
+			else
+				resp_put_null(b);
+		}
+		rc = txn_put(e->tx, key, klen, q->argv[2], q->argvlen[2]);
+		if (rc != DKV_OK) {
+			resp_buf_reset(b);
+			put_write_err(b, rc);
+			return 1;
+		}
+		if (q->id == CMD_SETNX)
+			resp_put_int(b, 1);
+		else if (!get)
+			resp_put_ok(b);
+		return 1;
+	}
+	case CMD_INCR:
+	case CMD_DECR:
+	case CMD_INCRBY:
+	case CMD_DECRBY:
+		delta = q->id == CMD_INCR ? 1 : q->id == CMD_DECR ? -1 : 0;
+		if ((q->id == CMD_INCRBY || q->id == CMD_DECRBY) &&
+		    resp_parse_i64(q->argv[2], q->argvlen[2], &delta) !=
+			    DKV_OK) {
+			resp_put_errorf(b, "ERR value is not an integer or out "
+					   "of range");
+			return 1;
+		}
+		if (q->id == CMD_DECRBY) {
+			if (delta == INT64_MIN) {
+				resp_put_errorf(b, "ERR decrement would "
+						   "overflow");
+				return 1;
+			}
+			delta = -delta;
+		}
+		if (found && resp_parse_i64(g->val, g->vlen, &n) != DKV_OK) {
+			resp_put_errorf(b, "ERR value is not an integer or out "
+					   "of range");
+			return 1;
+		}
+		if ((delta > 0 && n > INT64_MAX - delta) ||
+		    (delta < 0 && n < INT64_MIN - delta)) {
+			resp_put_errorf(b, "ERR increment or decrement would "
+					   "overflow");
+			return 1;
+		}
+		n += delta;
+		rc = txn_put(e->tx, key, klen, num, resp_fmt_i64(num, n));
+		if (rc != DKV_OK)
+			put_write_err(b, rc);
+		else
+			resp_put_int(b, n);
+		return 1;
+	case CMD_APPEND: {
+		size_t base = found ? g->vlen : 0;
+		char *v = malloc(base + q->argvlen[2] + 1);
+
+		if (v == NULL) {
+			cmd_put_err(b, DKV_ERR_NOMEM);
+			return 1;
+		}
+		if (base)
+			memcpy(v, g->val, base);
+		memcpy(v + base, q->argv[2], q->argvlen[2]);
+		rc = txn_put(e->tx, key, klen, v, base + q->argvlen[2]);
+		free(v);
+		if (rc != DKV_OK)
+			put_write_err(b, rc);
+		else
+			resp_put_int(b, (int64_t)(base + q->argvlen[2]));
+		return 1;
+	}
+	default:
+		cmd_put_err(b, DKV_ERR_INTERNAL);
+		return 1;
+	}
+}
+
+static void read_done(struct exec *e, const struct got *g);
+
+static void get_cb(void *arg, int rc, const char *val, size_t vlen,
+		   uint64_t epoch)
+{
+	struct got g = { rc, val, vlen, epoch };
+
+	read_done(arg, &g);
+}
+
+/* Handles a read result; continues the body. */
+static void read_done(struct exec *e, const struct got *g)
+{
+	if (g->rc == DKV_ERR_TX_RESTART) {
+		exec_restart(e);
+		return;
+	}
+	if (g->rc != DKV_OK && g->rc != DKV_ERR_NOT_FOUND) {
+		exec_reply(e, g->rc == DKV_ERR_TIMEOUT
+				      ? "ERR transaction read timed out"
+				      : dkv_strerror(g->rc));
+		return;
+	}
+	if (e->wi < e->nw) { /* a watched key */
+		struct watched *w = &e->w[e->wi];
+		uint64_t seen = g->rc == DKV_OK || g->epoch ? g->epoch : 0;
+
+		if (e->watch_only)
+			w->epoch = seen;
+		else if (seen != w->epoch) {
+			/* Changed since WATCH: EXEC answers null. */
+			struct resp_buf *b = &e->r->slot->buf;
+
+			resp_put_null_array(b);
+			exec_end(e);
+			return;
+		}
+		e->wi++;
+		exec_step(e);
+		return;
+	}
+	if (apply_read(e, g))
+		finish_cmd(e);
+	exec_step(e);
+}
+
+/* Commands with no read. */
+static int run_blind(struct exec *e, struct qcmd *q)
+{
+	struct resp_buf *b = &e->one;
+
+	switch (q->id) {
+	case CMD_PING:
+		if (q->argc > 1)
+			resp_put_bulk(b, q->argv[1], q->argvlen[1]);
+		else
+			resp_put_simple(b, "PONG", 4);
+		return 1;
+	case CMD_ECHO:
+		resp_put_bulk(b, q->argv[1], q->argvlen[1]);
+		return 1;
+	case CMD_MSET:
+		if ((q->argc - 1) % 2 != 0) {
+			resp_put_errorf(b, "ERR wrong number of arguments for "
+					   "'mset' command");
+			return 1;
+		}
+		for (size_t i = 1; i + 1 < q->argc; i += 2) {
+			int rc = txn_put(e->tx, q->argv[i], q->argvlen[i],
+					 q->argv[i + 1], q->argvlen[i + 1]);
+
+			if (rc != DKV_OK) {
+				put_write_err(b, rc);
+				return 1;
+			}
+		}
+		resp_put_ok(b);
+		return 1;
+	case CMD_SET:
+		if (q->argc == 3) { /* plain SET: no read needed */
+			int rc = txn_put(e->tx, q->argv[1], q->argvlen[1],
+					 q->argv[2], q->argvlen[2]);
+
+			if (rc != DKV_OK)
+				put_write_err(b, rc);
+			else
+				resp_put_ok(b);
+			return 1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Issues the next read or finishes: watched keys, then the body, then
+ * the commit. Loops while answers come from the write set. */
+static void exec_step(struct exec *e)
+{
+	for (;;) {
+		struct txn_bytes own;
+		const char *key;
+		size_t klen;
+		int rc;
+
+		if (e->wi < e->nw) {
+			key = e->w[e->wi].key;
+			klen = e->w[e->wi].klen;
+		} else if (e->pc < e->nq) {
+			struct qcmd *q = &e->q[e->pc];
+
+			if (run_blind(e, q)) {
+				finish_cmd(e);
+				continue;
+			}
+			key = q->argv[1 + e->ki];
+			klen = q->argvlen[1 + e->ki];
+		} else {
+			break;
+		}
+		rc = txn_get(e->tx, key, klen, &own, get_cb, e);
+		if (rc == TXN_PENDING)
+			return; /* get_cb goes on */
+		if (rc == DKV_OK || rc == DKV_ERR_NOT_FOUND) {
+			struct got g = { rc, own.p, own.len, 0 };
+
+			if (e->wi < e->nw) {
+				/* A watched key this transaction wrote
+				 * cannot happen: watches come first. */
+				g.epoch = 0;
+			}
+			read_done(e, &g);
+			return; /* read_done continues */
+		}
+		if (rc == DKV_ERR_TX_RESTART) {
+			exec_restart(e);
+			return;
+		}
+		/* A bad key (empty, too long): the command's error. */
+		if (e->wi < e->nw) {
+			exec_reply(e, dkv_strerror(rc));
+			return;
+		}
+		cmd_put_err(&e->one, rc);
+		finish_cmd(e);
+	}
+	if (e->watch_only) {
+		exec_reply(e, NULL);
+		return;
+	}
+	{
+		int rc = txn_commit(e->tx, commit_cb, e);
+
+		if (rc == TXN_PENDING)
+			return;
+		if (rc == DKV_OK)
+			exec_reply(e, NULL);
+		else if (rc == DKV_ERR_TX_RESTART)
+			exec_restart(e);
+		else
+			exec_reply(e, dkv_strerror(rc));
+	}
+}
+
+/* Starts a body on the node's coordinator; the reply goes to a new slot
+ * of c. Takes q and w. */
+static void exec_start(struct conn *c, const struct resp_cmd *cmd,
+		       enum cmd_id id, struct qcmd *q, size_t nq,
+		       struct watched *w, size_t nw, int watch_only)
+{
+	struct exec *e = calloc(1, sizeof(*e));
+	struct resp_buf *b;
+	int rc;
+
+	if (e == NULL)
+		goto nomem;
+	e->n = c->node;
+	e->q = q;
+	e->nq = nq;
+	e->w = w;
+	e->nw = nw;
+	e->watch_only = watch_only;
+	e->mset = id == CMD_MSET;
+	q = NULL;
+	w = NULL;
+	resp_buf_init(&e->out, 0);
+	resp_buf_init(&e->one, 0);
+	e->r = req_new_read(c, id, cmd, 0);
+	if (e->r == NULL)
+		goto nomem;
+	if (req_begin(e->r) != DKV_OK) {
+		req_discard(e->r);
+		e->r = NULL;
+		goto nomem;
+	}
+	c->txn_inflight++;
+	rc = txn_node_open(c->node, &e->tx);
+	if (rc != DKV_OK) {
+		exec_reply(e, dkv_strerror(rc));
+		return;
+	}
+	exec_step(e);
+	return;
+nomem:
+	if (e != NULL) {
+		if (!e->watch_only)
+			watches_free(e->w, e->nw);
+		e->w = NULL;
+		e->nw = 0;
+		exec_free(e);
+	}
+	for (size_t i = 0; i < nq && q; i++)
+		qcmd_free(&q[i]);
+	free(q);
+	if (!watch_only)
+		watches_free(w, nw);
+	b = conn_reply_buf(c);
+	if (b)
+		cmd_put_err(b, DKV_ERR_NOMEM);
+}
+
+void cmd_exec(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct conn_tx *m = c->mx;
+	struct resp_buf *b;
+	struct qcmd *q;
+	struct watched *w;
+	size_t nq, nw;
+
+	if (!conn_tx_queueing(c)) {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR EXEC without MULTI");
+		return;
+	}
+	if (m->dirty) {
+		queue_clear(m);
+		unwatch(m);
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "EXECABORT Transaction discarded "
+					   "because of previous errors.");
+		return;
+	}
+	q = m->q;
+	nq = m->nq;
+	w = m->w;
+	nw = m->nw;
+	m->q = NULL;
+	m->nq = m->capq = 0;
+	m->w = NULL;
+	m->nw = m->capw = 0;
+	m->in_multi = 0;
+	exec_start(c, cmd, CMD_EXEC, q, nq, w, nw, 0);
+}
+
+void cmd_mset(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct qcmd *q;
+	struct resp_buf *b;
+
+	if ((cmd->argc - 1) % 2 != 0) {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR wrong number of arguments for "
+					   "'mset' command");
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL ||
+	    qcmd_copy(q, CMD_MSET, cmd->argc, cmd->argv, cmd->argvlen) !=
+		    DKV_OK) {
+		free(q);
+		b = conn_reply_buf(c);
+		if (b)
+			cmd_put_err(b, DKV_ERR_NOMEM);
+		return;
+	}
+	exec_start(c, cmd, CMD_MSET, q, 1, NULL, 0, 0);
+}
+
+void cmd_watch(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct conn_tx *m = ctx_of(c);
+	struct resp_buf *b;
+	size_t first;
+
+	if (m == NULL || conn_tx_queueing(c)) {
+		b = conn_reply_buf(c);
+		if (b && m == NULL)
+			cmd_put_err(b, DKV_ERR_NOMEM);
+		else if (b)
+			resp_put_errorf(b, "ERR WATCH inside MULTI is not "
+					   "allowed");
+		return;
+	}
+	first = m->nw;
+	for (size_t i = 1; i < cmd->argc; i++) {
+		struct watched *w;
+
+		if (m->nw == m->capw) {
+			size_t cap = m->capw ? 2 * m->capw : 8;
+
+			w = realloc(m->w, cap * sizeof(*w));
+			if (w == NULL)
+				goto nomem;
+			m->w = w;
+			m->capw = cap;
+		}
+		w = &m->w[m->nw];
+		w->key = malloc(cmd->argvlen[i] + 1);
+		if (w->key == NULL)
+			goto nomem;
+		memcpy(w->key, cmd->argv[i], cmd->argvlen[i]);
+		w->klen = cmd->argvlen[i];
+		w->epoch = 0;
+		m->nw++;
+	}
+	/* Record the versions now, in a transaction at a fresh epoch: the
+	 * reads reach the owners (whose clocks then pass that epoch), so a
+	 * write made after this WATCH answers has a newer version. The
+	 * reply waits for them. */
+	m->watch_busy = 1;
+	exec_start(c, cmd, CMD_WATCH, NULL, 0, m->w + first, m->nw - first, 1);
+	return;
+nomem:
+	b = conn_reply_buf(c);
+	if (b)
+		cmd_put_err(b, DKV_ERR_NOMEM);
+}
