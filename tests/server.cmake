@@ -5,7 +5,8 @@ dkv_test(test_rcache unit SOURCES server/test_rcache.c LIBS dkv_server)
 # Integration tests: real dkvd processes on 127.0.0.1, driven by
 # python3-redis, redis-cli and raw sockets (Debian's /usr/bin/python3).
 if(TARGET dkvd)
-  foreach(t test_cluster test_redis_compat test_auth test_txn_node test_multi_exec)
+  foreach(t test_cluster test_redis_compat test_auth test_txn_node test_multi_exec
+          test_bank_nemesis)
     add_test(NAME integration_${t}
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.py)
     set_tests_properties(integration_${t} PROPERTIES

@@ -13,6 +13,7 @@
  * Failure modes: see txn_node.h.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,8 +73,21 @@ struct txn_sub { /* a durable batch on its way through the committer */
 	uint64_t gen; /* the node's part generation when submitted */
 };
 
+/* Fault injection for the crash tests (docs/server.md): DKV_TXN_FAULT
+ * "submit=P,done=P[,seed=N]" makes the node SIGKILL itself with
+ * probability P right before handing a durable batch to the committer, or
+ * right after one became durable and before the participant hears of it
+ * (a leader between PREPARING and the PREPAREs, between COMMITTED and the
+ * answer, a follower between its intents and PREPARED...). Never set by
+ * any configuration file. */
+struct txn_fault {
+	double submit, done;
+	uint64_t rng;
+};
+
 struct txn_node {
 	struct node *node;
+	struct txn_fault fault;
 	struct txn_coord *coord; /* the node's own transactions (EXEC) */
 	uint64_t rng;            /* xorshift state for txid lo */
 	struct txn_part **parts; /* sorted by shard */
@@ -92,6 +106,47 @@ struct txn_node {
 	uint64_t plain_waits;
 	int stopping;
 };
+
+static void fault_init(struct txn_fault *f, uint32_t node_id)
+{
+	const char *env = getenv("DKV_TXN_FAULT");
+	unsigned long long seed = (unsigned long long)uv_hrtime() ^ node_id;
+
+	memset(f, 0, sizeof(*f));
+	if (env == NULL)
+		return;
+	for (const char *p = env; p != NULL && *p; ) {
+		if (strncmp(p, "submit=", 7) == 0)
+			f->submit = strtod(p + 7, NULL);
+		else if (strncmp(p, "done=", 5) == 0)
+			f->done = strtod(p + 5, NULL);
+		else if (strncmp(p, "seed=", 5) == 0)
+			seed = strtoull(p + 5, NULL, 10) ^ node_id;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	f->rng = seed | 1;
+	DKV_WARN("txn", "fault injection on: submit=%g done=%g", f->submit,
+		 f->done);
+}
+
+/* Dies with probability p (SIGKILL: no cleanup, as a crash). */
+static void fault_maybe(struct txn_fault *f, double p, const char *where)
+{
+	uint64_t x;
+
+	if (p <= 0)
+		return;
+	x = f->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	f->rng = x;
+	if ((double)(x >> 11) / 9007199254740992.0 < p) {
+		DKV_WARN("txn", "fault injection: killed %s", where);
+		raise(SIGKILL);
+	}
+}
 
 static uint64_t now_ms(void *ctx)
 {
@@ -244,6 +299,7 @@ static int io_submit(void *ctx, const struct txn_batch *b, txn_done_fn done,
 
 	if (tn->stopping)
 		return DKV_ERR_CLOSED;
+	fault_maybe(&tn->fault, tn->fault.submit, "before a durable write");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return DKV_ERR_NOMEM;
@@ -281,6 +337,9 @@ void txn_node_batch_done(struct txn_sub *s)
 				      e->klen);
 	}
 	tn->node->inflight--;
+	if (rc == DKV_OK)
+		fault_maybe(&tn->fault, tn->fault.done,
+			    "after a durable write, before it was announced");
 	s->done(s->arg, rc);
 	free(s);
 }
@@ -802,6 +861,7 @@ int txn_node_start(struct node *n)
 	if (tn == NULL)
 		return DKV_ERR_NOMEM;
 	tn->node = n;
+	fault_init(&tn->fault, n->cfg.node_id);
 	tn->rng = uv_hrtime() ^ ((uint64_t)n->cfg.node_id << 40) ^
 		  UINT64_C(0x9E3779B97F4A7C15);
 	memset(&cio, 0, sizeof(cio));
