@@ -110,6 +110,59 @@ long long node_map_version(struct cli *cli, const char *addr, int timeout_ms)
 	return v;
 }
 
+/* The transaction counters of a node's INFO: commits, aborts, refused
+ * prepares, in doubt, intents; -1 each when it cannot tell. */
+struct txn_counts {
+	long long commits, aborts, refused, in_doubt, intents;
+};
+
+static long long info_field(const char *text, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i + nl + 1 < len; i++)
+		if ((i == 0 || text[i - 1] == '\n') &&
+		    memcmp(text + i, name, nl) == 0 && text[i + nl] == ':')
+			return strtoll(text + i + nl + 1, NULL, 10);
+	return -1;
+}
+
+static void node_txn_counts(struct cli *cli, const char *addr,
+			    int timeout_ms, struct txn_counts *out)
+{
+	static const char *const argv[2] = { "INFO", "transactions" };
+	struct dkv_conn *conn = node_open(cli, addr, timeout_ms, 1);
+	const struct resp_reply *r;
+
+	out->commits = out->aborts = out->refused = out->in_doubt =
+		out->intents = -1;
+	if (conn == NULL)
+		return;
+	r = node_call(conn, timeout_ms, 1, 2, argv);
+	if (r != NULL && r->type == RESP_BULK) {
+		out->commits = info_field(r->str, r->len, "txn_commits");
+		out->aborts = info_field(r->str, r->len, "txn_aborts");
+		out->refused = info_field(r->str, r->len,
+					  "txn_refused_prepares");
+		out->in_doubt = info_field(r->str, r->len, "txn_in_doubt");
+		out->intents = info_field(r->str, r->len, "txn_intents");
+	}
+	dkv_conn_close(conn);
+}
+
+static void put_count(char *buf, size_t len, long long v)
+{
+	if (v >= 0)
+		snprintf(buf, len, "%lld", v);
+	else
+		snprintf(buf, len, "-");
+}
+
+static json_t *json_count(long long v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
 /* DKV.SETMAP json on addr: 0, or -1 after printing why. */
 static int node_setmap(struct cli *cli, const char *addr, const char *json)
 {
@@ -434,9 +487,11 @@ static int fetch_map(struct cli *cli, char **json, struct dkv_map **m)
 static int do_status(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = { HELP_OPT, { 0 } };
-	static const char *const hdr[6] = { "NODE", "ADDR", "STATE",
-					    "REACHABLE", "MAP_VERSION",
-					    "SHARDS" };
+	static const char *const hdr[11] = { "NODE", "ADDR", "STATE",
+					     "REACHABLE", "MAP_VERSION",
+					     "SHARDS", "TX_COMMITS",
+					     "TX_ABORTS", "TX_REFUSED",
+					     "IN_DOUBT", "INTENTS" };
 	struct dkv_map *m = NULL;
 	char *json = NULL;
 	struct table *t;
@@ -449,11 +504,16 @@ static int do_status(struct cli *cli, int argc, char **argv)
 			       "For each node of the cluster map (fetched from "
 			       "-h): its id, address,\nstate in the map, "
 			       "whether it answers PING now, the map version "
-			       "it holds,\nand how many shards it owns. json: "
-			       "{\"cluster\", \"cluster_id\", \"version\",\n"
-			       "\"nodes\": [{\"id\", \"addr\", \"state\", "
-			       "\"reachable\", \"map_version\", "
-			       "\"shards\"}]}.\n");
+			       "it holds,\nhow many shards it owns, and its "
+			       "transactions: commits, aborts, prepares\n"
+			       "refused, transactions in doubt and intents "
+			       "outstanding. json: {\"cluster\",\n"
+			       "\"cluster_id\", \"version\", \"nodes\": "
+			       "[{\"id\", \"addr\", \"state\", "
+			       "\"reachable\",\n\"map_version\", \"shards\", "
+			       "\"tx_commits\", \"tx_aborts\", "
+			       "\"tx_refused\",\n\"in_doubt\", "
+			       "\"intents\"}]}.\n");
 			return CLI_OK;
 		}
 		return cli_try("cluster status");
@@ -464,7 +524,7 @@ static int do_status(struct cli *cli, int argc, char **argv)
 	rc = fetch_map(cli, &json, &m);
 	if (rc != CLI_OK)
 		return rc;
-	t = table_new(6, hdr);
+	t = table_new(11, hdr);
 	if (cli->out == OUT_JSON)
 		arr = json_array();
 	for (uint32_t i = 0; i < dkv_map_nnodes(m); i++) {
@@ -474,9 +534,20 @@ static int do_status(struct cli *cli, int argc, char **argv)
 						      NODE_TIMEOUT_MS)
 				   : -1;
 		const char *state = dkv_node_state_name(dkv_map_node_state(nd));
-		char id[16], vs[24], ns[16];
-		const char *cells[6] = { id, nd->addr, state,
-					 up ? "yes" : "no", vs, ns };
+		char id[16], vs[24], ns[16], c1[24], c2[24], c3[24], c4[24],
+			c5[24];
+		const char *cells[11] = { id, nd->addr, state,
+					  up ? "yes" : "no", vs, ns,
+					  c1, c2, c3, c4, c5 };
+		struct txn_counts tc = { -1, -1, -1, -1, -1 };
+
+		if (up)
+			node_txn_counts(cli, nd->addr, NODE_TIMEOUT_MS, &tc);
+		put_count(c1, sizeof(c1), tc.commits);
+		put_count(c2, sizeof(c2), tc.aborts);
+		put_count(c3, sizeof(c3), tc.refused);
+		put_count(c4, sizeof(c4), tc.in_doubt);
+		put_count(c5, sizeof(c5), tc.intents);
 
 		down += !up;
 		snprintf(id, sizeof(id), "%u", nd->id);
@@ -499,6 +570,16 @@ static int do_status(struct cli *cli, int argc, char **argv)
 			json_object_set_new(
 				j, "shards",
 				json_integer(dkv_map_node_nshards(m, nd->id)));
+			json_object_set_new(j, "tx_commits",
+					    json_count(tc.commits));
+			json_object_set_new(j, "tx_aborts",
+					    json_count(tc.aborts));
+			json_object_set_new(j, "tx_refused",
+					    json_count(tc.refused));
+			json_object_set_new(j, "in_doubt",
+					    json_count(tc.in_doubt));
+			json_object_set_new(j, "intents",
+					    json_count(tc.intents));
 			json_array_append_new(arr, j);
 		}
 	}

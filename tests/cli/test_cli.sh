@@ -172,6 +172,10 @@ st=$(d -o json cluster status)
 [ "$(echo "$st" | json 'all(n["reachable"] and n["state"] == "up" and n["map_version"] == 1 and n["shards"] == 4 for n in j["nodes"])')" = True ] ||
 	fail "status: 3 nodes up"
 [ "$(d cluster status | grep -c 'up	yes	1	4')" = 3 ] || fail "status plain"
+# Transaction counters: an MSET across shards commits (a transaction).
+timeout 10 redis-cli -p $port MSET '{a}x' 1 '{b}y' 2 '{c}z' 3 >/dev/null
+[ "$(d -o json cluster status | json 'sum(n["tx_commits"] for n in j["nodes"]) >= 1 and all(n["in_doubt"] == 0 and n["intents"] == 0 for n in j["nodes"])')" = True ] ||
+	fail "status: transaction counters"
 [ "$(d -o json cluster map | json 'j["version"], j["family"]["nshards"]')" = "(1, 12)" ] ||
 	fail "cluster map"
 d cluster map | grep -q '"cluster": "local"' || fail "cluster map pretty"
