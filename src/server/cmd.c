@@ -537,7 +537,7 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 		P("# Transactions\r\ntxn_shards:%llu\r\ntxn_commits:%llu\r\n"
 		  "txn_aborts:%llu\r\ntxn_refused_prepares:%llu\r\n"
 		  "txn_in_doubt:%llu\r\ntxn_intents:%llu\r\n"
-		  "txn_parked:%llu\r\ntxn_plain_waits:%llu\r\n\r\n",
+		  "txn_parked:%llu\r\ntxn_plain_waits:%llu\r\n",
 		  (unsigned long long)ti.parts,
 		  (unsigned long long)ti.commits,
 		  (unsigned long long)ti.aborts,
@@ -546,6 +546,19 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 		  (unsigned long long)ti.intents,
 		  (unsigned long long)ti.parked,
 		  (unsigned long long)ti.plain_waits);
+		/* Restarts by cause, as txn_restart_<cause>:n. */
+		for (size_t i = 1; i < ti.ncauses; i++) {
+			char name[32];
+			size_t k;
+
+			for (k = 0; ti.cause[i][k] && k + 1 < sizeof(name);
+			     k++)
+				name[k] = (char)(ti.cause[i][k] | 0x20);
+			name[k] = '\0';
+			P("txn_restart_%s:%llu\r\n", name,
+			  (unsigned long long)ti.restart_by[i]);
+		}
+		P("\r\n");
 	}
 	P("# Valuecache\r\nvalue_cache_keys:%llu\r\nvalue_cache_bytes:%llu\r\n"
 	  "value_cache_max_bytes:%llu\r\nvalue_cache_hits:%llu\r\n"

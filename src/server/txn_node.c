@@ -943,6 +943,15 @@ void txn_node_info(struct node *n, struct txn_node_info *out)
 	memset(out, 0, sizeof(*out));
 	if (tn == NULL)
 		return;
+	static const char *const names[] = {
+#define TXN_REASON_NAME_(N, text) #N,
+		TXN_REASONS(TXN_REASON_NAME_)
+#undef TXN_REASON_NAME_
+	};
+
+	out->ncauses = TXN_R_COUNT_ < 16 ? TXN_R_COUNT_ : 16;
+	for (size_t i = 0; i < out->ncauses; i++)
+		out->cause[i] = names[i];
 	out->parts = tn->nparts;
 	out->plain_waits = tn->plain_waits;
 	for (size_t i = 0; i < tn->nparts; i++) {
@@ -956,5 +965,7 @@ void txn_node_info(struct node *n, struct txn_node_info *out)
 		out->commits += st->commit1 + st->commit2;
 		out->aborts += st->aborted;
 		out->restarts += st->refused;
+		for (size_t k = 0; k < out->ncauses; k++)
+			out->restart_by[k] += st->restart_by[k];
 	}
 }
