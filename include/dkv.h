@@ -81,9 +81,49 @@
  *   possible (a range search reads one shard).
  *
  * TRANSACTIONS
- *   Not yet: every data call takes a dkv_tx_t *tx for the transaction API
- *   of a coming release. Pass NULL (a one-operation transaction, as
- *   DAOS_TX_NONE); any other value returns DKV_ERR_UNSUPPORTED today.
+ *   Every data call takes a dkv_tx_t *tx. NULL: the call is a transaction
+ *   of its own (as DAOS_TX_NONE). A handle from dkv_tx_open(): the call
+ *   runs inside that transaction, serializable across keys, shards and
+ *   nodes (docs/txn.md):
+ *     - reads (dkv_get, dkv_get_alloc, dkv_range) see the cluster as it
+ *       was at the transaction's start epoch, plus the transaction's own
+ *       writes (unlike DAOS, a transaction reads its own writes; a range
+ *       is merged with them);
+ *     - writes (dkv_put, dkv_remove) are buffered in the handle until
+ *       dkv_tx_commit(): nothing is sent before, and nobody else sees
+ *       them before the commit;
+ *     - DKV_COND_INSERT, DKV_COND_UPDATE, DKV_COND_PUNCH and dkv_remove's
+ *       result are decided by a read inside the transaction (no network
+ *       traffic if the key was written in it, else one round trip), and
+ *       commit validates that read like any other;
+ *     - dkv_tx_commit() makes all the writes visible at one commit epoch,
+ *       or none of them. It returns DKV_ERR_TX_RESTART when another
+ *       transaction changed what this one read or wrote: call
+ *       dkv_tx_restart() and run the body again (dkv_tx_run() is that
+ *       loop). Any data call may also return DKV_ERR_TX_RESTART (a write
+ *       committed within the clock uncertainty after the start epoch, an
+ *       undecided write that stays undecided, a clock offset): the
+ *       transaction cannot go on, restart it;
+ *     - a transaction that only read commits at once, without network
+ *       traffic: its reads were one consistent state;
+ *     - a data call on a committed or aborted transaction returns
+ *       DKV_ERR_STATE; one after DKV_ERR_TX_RESTART returns
+ *       DKV_ERR_TX_RESTART again until dkv_tx_restart(); a tx of another
+ *       client handle is DKV_ERR_INVAL.
+ *   Typical use: rc = dkv_tx_run(c, 0, body, &args, NULL), body calling
+ *   dkv_get/dkv_put(c, tx, ...) and returning 0 (or a count) to commit,
+ *   a negative code to give up, DKV_ERR_TX_RESTART passed through.
+ *   A data call on a transaction that fails with another error (time-out,
+ *   AUTH) leaves it usable, except that a read which could not finish
+ *   leaves it needing dkv_tx_restart (DKV_ERR_STATE until then).
+ *   A dkv_tx_t belongs to one thread at a time (calls on it must not
+ *   overlap); several transactions of one client may run on different
+ *   threads at once. It must be closed before its client is
+ *   disconnected. A transaction's memory is its buffered writes and the
+ *   keys it read, until commit, restart, abort or close. Time budgets:
+ *   a data call's is opts.timeout_ms, as without tx. Start epochs come
+ *   from this machine's clock, which must be within the nodes' maximum
+ *   clock offset (500 ms) of theirs, as theirs must be of one another.
  */
 #ifndef DKV_H
 #define DKV_H
@@ -121,8 +161,8 @@ DKV_API void dkv_free(void *p);
  * node. Opaque; thread-safe (see THREADS). */
 typedef struct dkv_client dkv_client_t;
 
-/* A transaction handle: reserved for the coming transaction API. Pass
- * NULL to every call today. */
+/* A transaction (see TRANSACTIONS and dkv_tx_open). Opaque; used by one
+ * thread at a time. */
 typedef struct dkv_tx dkv_tx_t;
 
 /* Options of dkv_connect(). Zero-initialise the struct ("= {0}") and set
@@ -193,9 +233,11 @@ DKV_API void dkv_disconnect(dkv_client_t *c);
  * DKV_ERR_INVAL). Returns 0 once the write is durable on its node, or
  *   DKV_ERR_EXISTS      DKV_COND_INSERT and the key exists (nothing written);
  *   DKV_ERR_NOT_FOUND   DKV_COND_UPDATE and the key is absent (nothing
- *                       written);
- *   DKV_ERR_UNSUPPORTED tx != NULL (transactions: not yet).
- * val may be NULL when vlen is 0 (an empty value). */
+ *                       written).
+ * val may be NULL when vlen is 0 (an empty value).
+ * With tx: buffered until dkv_tx_commit (returns 0 once buffered; a
+ * condition is checked against what the transaction sees, by a read in
+ * it); also DKV_ERR_TX_RESTART and DKV_ERR_STATE (see TRANSACTIONS). */
 DKV_API int dkv_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		    const void *key, size_t klen, const void *val, size_t vlen);
 
@@ -209,7 +251,9 @@ DKV_API int dkv_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
  *   - buf too small (*len < size): returns DKV_ERR_TOO_BIG, sets *len to
  *     the value's size; buf's contents are then unspecified.
  *   - the key is absent: DKV_ERR_NOT_FOUND, *len unchanged.
- * Also DKV_ERR_UNSUPPORTED for tx != NULL. */
+ * With tx: the value at the transaction's start epoch, or its own write
+ * (no network traffic then); also DKV_ERR_TX_RESTART and DKV_ERR_STATE
+ * (see TRANSACTIONS). */
 DKV_API int dkv_get(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		    const void *key, size_t klen, void *buf, size_t *len);
 
@@ -225,7 +269,9 @@ DKV_API int dkv_get_alloc(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
  * at their epochs). flags: 0 or DKV_COND_PUNCH. Returns 1 when the key
  * existed (and is now removed), 0 when it was already absent; with
  * DKV_COND_PUNCH an absent key is DKV_ERR_NOT_FOUND instead of 0.
- * Also DKV_ERR_UNSUPPORTED for tx != NULL. */
+ * With tx: existence as the transaction sees it (a read in it); the
+ * removal is buffered until dkv_tx_commit (an absent key needs none);
+ * also DKV_ERR_TX_RESTART and DKV_ERR_STATE (see TRANSACTIONS). */
 DKV_API int dkv_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		       const void *key, size_t klen);
 
@@ -245,7 +291,8 @@ DKV_API int dkv_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
  * Every page of one range search reads at the same epoch (a consistent
  * snapshot of the shard), chosen by the node at the first page. */
 struct dkv_anchor {
-	uint32_t da_state; /* 0: at the start, 1: in progress, 2: at the end */
+	uint32_t da_state; /* 0: at the start, 1 or 3: in progress (3: inside
+			      a transaction), 2: at the end */
 	uint32_t da_shard; /* the shard being read, once known */
 	void *da_priv;     /* libdkv's; NULL at the start and at the end */
 };
@@ -259,8 +306,9 @@ DKV_API void dkv_anchor_fini(struct dkv_anchor *a);
 /* Called once per item, in order. key, val (binary; not NUL-terminated)
  * are valid only during the call. epoch is the commit epoch of the
  * version read (an HLC epoch: nanoseconds since 2021-01-01 in its high 46
- * bits). Return 0 to go on, > 0 to stop after this item, < 0 to stop and
- * make dkv_range return that value. */
+ * bits); 0 for a transaction's own buffered write. Return 0 to go on,
+ * > 0 to stop after this item, < 0 to stop and make dkv_range return
+ * that value. */
 typedef int (*dkv_range_cb)(void *arg, const void *key, size_t klen,
 			    const void *val, size_t vlen, uint64_t epoch);
 
@@ -282,13 +330,117 @@ typedef int (*dkv_range_cb)(void *arg, const void *key, size_t klen,
  *   a negative value returned by cb (the anchor then stands after that
  *                       item);
  *   DKV_ERR_UNSUPPORTED the range may span several shards (dkv_last_error
- *                       names them), or tx != NULL;
+ *                       names them);
  *   DKV_ERR_INVAL       bad arguments (cb NULL, anchor of another range).
- * A range that is empty by its bounds (start >= end) delivers 0 items. */
+ * A range that is empty by its bounds (start >= end) delivers 0 items.
+ *
+ * With tx: the keys at the transaction's start epoch merged with its own
+ * buffered writes in the range (puts added or replaced, removes left
+ * out), as they are at each call; the read joins the read set (commit
+ * fails if a key appeared in the range or left it meanwhile). Its anchor
+ * belongs to that transaction and run of it (after dkv_tx_restart, start
+ * over with a fresh anchor; a mismatch is DKV_ERR_INVAL). An ascending
+ * range reads opts.range_batch keys per request; a reverse range reads
+ * what is left of the range whole at each call (memory: that part), then
+ * delivers it from its end. Also DKV_ERR_TX_RESTART and DKV_ERR_STATE.
+ * cb may make data calls in the same transaction (e.g. update the keys it
+ * visits), but must not commit, restart, abort or close it. */
 DKV_API int dkv_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		      const void *start, size_t slen, const void *end,
 		      size_t elen, uint32_t limit, struct dkv_anchor *anchor,
 		      dkv_range_cb cb, void *arg);
+
+/* --- transactions --------------------------------------------------------- */
+
+/* Opens a transaction on c (see TRANSACTIONS). Its start epoch is taken
+ * from a clock that is above every epoch the client's transactions met
+ * so far, so it sees every transaction this client saw commit. flags must
+ * be 0. No network traffic. On 0, *tx is a new handle owned by the caller
+ * until dkv_tx_close(); it keeps a pointer to c, which must outlive it.
+ * Errors: DKV_ERR_INVAL (c or tx NULL, flags), DKV_ERR_NOMEM. */
+DKV_API int dkv_tx_open(dkv_client_t *c, uint64_t flags, dkv_tx_t **tx);
+
+/* Commits tx: its buffered writes become visible at one commit epoch
+ * (dkv_tx_epoch), all or none; the reads it made are validated (nothing
+ * it read changed since its start epoch). A transaction without writes
+ * commits at once, without network traffic. Returns
+ *   0                   committed (durable on every shard involved);
+ *   DKV_ERR_TX_RESTART  aborted because of a conflict (another
+ *                       transaction wrote what this one read or wrote,
+ *                       or a data call already asked for a restart):
+ *                       nothing of it is visible. dkv_tx_restart() and
+ *                       run the body again;
+ *   DKV_ERR_TIMEOUT     the outcome is unknown: no answer within
+ *                       opts.timeout_ms (at most 25 s). It may have
+ *                       committed, or not: libdkv never reports as
+ *                       aborted a transaction that may have committed.
+ *                       The handle can only be restarted (running the
+ *                       body again may apply it twice) or closed;
+ *   DKV_ERR_STATE       tx committed already, was aborted, or failed;
+ *   DKV_ERR_AUTH, DKV_ERR_UNSUPPORTED, DKV_ERR_TOO_BIG, ... the node
+ *                       refused the commit request itself: not applied.
+ * After 0, every data call, dkv_tx_commit, dkv_tx_restart and
+ * dkv_tx_abort on tx return DKV_ERR_STATE: close it. */
+DKV_API int dkv_tx_commit(dkv_tx_t *tx);
+
+/* Starts tx over, after DKV_ERR_TX_RESTART (or an abort, a failure, an
+ * unknown outcome): its buffered writes and reads are dropped, its start
+ * epoch moves to now (above whatever it conflicted with); it keeps its
+ * age, so a transaction that restarts often wins conflicts in the end
+ * (wait-die). Anchors of its ranges are void. No network traffic. 0, or
+ * DKV_ERR_STATE once committed, DKV_ERR_INVAL for NULL. */
+DKV_API int dkv_tx_restart(dkv_tx_t *tx);
+
+/* Gives tx up: its buffered writes are dropped (none was ever sent, so
+ * nothing is undone anywhere). Afterwards data calls and dkv_tx_commit
+ * return DKV_ERR_STATE; the handle can be restarted or closed. 0 (also
+ * when already aborted); DKV_ERR_STATE when it committed or its commit's
+ * outcome is unknown. */
+DKV_API int dkv_tx_abort(dkv_tx_t *tx);
+
+/* Frees tx (NULL is fine), whatever its state: an uncommitted
+ * transaction is dropped as by dkv_tx_abort (a commit whose outcome is
+ * unknown goes on at its leader without the client). tx is invalid
+ * afterwards: it must not be passed to any call. */
+DKV_API void dkv_tx_close(dkv_tx_t *tx);
+
+/* The commit epoch of a committed transaction (an HLC epoch, as the
+ * epochs of dkv_range); for a transaction that only read, the epoch its
+ * reads were taken at. 0 when tx has not committed (or is NULL). */
+DKV_API uint64_t dkv_tx_epoch(const dkv_tx_t *tx);
+
+/* How many times tx was restarted (dkv_tx_restart), e.g. by dkv_tx_run:
+ * 0 during its first run. 0 for NULL. */
+DKV_API uint32_t dkv_tx_restarts(const dkv_tx_t *tx);
+
+/* Options of dkv_tx_run. Zero-initialise; a zero field takes its
+ * default. Borrowed for the call. */
+struct dkv_tx_run_opts {
+	/* Runs of the body before giving up with DKV_ERR_TX_RESTART.
+	 * Default 20. */
+	uint32_t max_attempts;
+	/* Sleep before each restart: a random time in [d/2, d], d starting
+	 * at backoff_first_ms and doubling up to backoff_max_ms. Defaults
+	 * 10 ms and 1000 ms. */
+	uint32_t backoff_first_ms;
+	uint32_t backoff_max_ms;
+};
+
+/* The retry loop (as FoundationDB's run/on_error): opens a transaction on
+ * c (flags as dkv_tx_open), calls fn(tx, arg), commits when fn returned
+ * >= 0, and on DKV_ERR_TX_RESTART (returned by fn, e.g. passed through
+ * from a data call, or by the commit) backs off, restarts and calls fn
+ * again; finally closes the transaction. fn runs on the calling thread;
+ * it must not keep tx, commit, abort, restart or close it, and should
+ * have no effect outside the transaction that a second run would repeat
+ * (or undo such effects when it starts). opts may be NULL (defaults).
+ * Returns fn's value (>= 0) once committed; fn's negative value other
+ * than DKV_ERR_TX_RESTART (nothing committed); DKV_ERR_TX_RESTART after
+ * opts->max_attempts conflicting runs; or dkv_tx_commit's other errors
+ * (DKV_ERR_TIMEOUT: outcome unknown, not retried). */
+DKV_API int dkv_tx_run(dkv_client_t *c, uint64_t flags,
+		       int (*fn)(dkv_tx_t *tx, void *arg), void *arg,
+		       const struct dkv_tx_run_opts *opts);
 
 /* --- the cluster map ------------------------------------------------------------ */
 

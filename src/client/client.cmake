@@ -10,20 +10,21 @@
 # POSITION_INDEPENDENT_CODE) and hidden visibility, so they link into the
 # shared library without exporting anything. dkv_common is linked whole:
 # it carries DKV_API functions (dkv_strerror, dkv_errname) that dkv.h
-# promises even when no client code calls them.
+# promises even when no client code calls them. Transactions (tx*.c) embed
+# the transaction core's coordinator (dkv_txn) and a clock (dkv_hlc).
 include(GNUInstallDirs)
 
 add_library(dkv_client_obj OBJECT ${DKV_CLIENT_SRC})
 target_compile_definitions(dkv_client_obj PRIVATE
   DKV_VERSION_STRING="${PROJECT_VERSION}")
 # For include directories and usage requirements only.
-target_link_libraries(dkv_client_obj PUBLIC dkv_proto dkv_shard dkv_common
-                      Threads::Threads)
+target_link_libraries(dkv_client_obj PUBLIC dkv_txn dkv_hlc dkv_proto
+                      dkv_shard dkv_common Threads::Threads)
 
 add_library(dkv_client SHARED $<TARGET_OBJECTS:dkv_client_obj>)
 target_link_libraries(dkv_client PRIVATE
   -Wl,--whole-archive $<TARGET_FILE:dkv_common> -Wl,--no-whole-archive
-  dkv_proto dkv_shard dkv_common
+  dkv_txn dkv_hlc dkv_proto dkv_shard dkv_common
   PkgConfig::JANSSON PkgConfig::XXHASH ${CMAKE_DL_LIBS} Threads::Threads)
 add_dependencies(dkv_client dkv_common)
 set_target_properties(dkv_client PROPERTIES
@@ -35,8 +36,8 @@ set_target_properties(dkv_client PROPERTIES
 target_link_options(dkv_client PRIVATE -Wl,--no-undefined)
 
 add_library(dkv_client_static STATIC $<TARGET_OBJECTS:dkv_client_obj>)
-target_link_libraries(dkv_client_static PUBLIC dkv_proto dkv_shard
-                      dkv_common Threads::Threads)
+target_link_libraries(dkv_client_static PUBLIC dkv_txn dkv_hlc dkv_proto
+                      dkv_shard dkv_common Threads::Threads)
 
 # pkg-config: relocatable (prefix from the .pc file's own location), so a
 # tree installed with `cmake --install <build> --prefix <dir>` works as is.

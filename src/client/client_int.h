@@ -25,6 +25,7 @@
 #define DKV_BACKOFF_MAX_MS 500u
 
 struct dkv_conn;
+struct dkv_creq;
 
 /* A published map: readers hold a reference while they route with it. */
 struct dkv_cmap {
@@ -56,6 +57,12 @@ struct dkv_client {
 	uint32_t map_check_ms;
 	uint64_t last_check_ms; /* the last map version check (lock) */
 	struct dkv_pool *pools;
+	/* Transactions (tx.c, tx_io.c). Zero in a new handle (calloc). */
+	uint64_t tx_floor; /* highest epoch any of its transactions met
+			      (atomic): a new clock starts above it */
+	/* TESTS ONLY: delivers a DKV.TXN request instead of
+	 * dkv_client_exec (same contract); NULL in every real handle. */
+	int (*txn_exec)(struct dkv_client *c, const struct dkv_creq *rq);
 };
 
 /* --- the thread's last error (dkv_last_error) ------------------------------ */
@@ -97,6 +104,26 @@ struct dkv_creq {
 /* Runs a request: route, send, follow redirects, retry (dkv.h, ROUTING
  * AND RETRIES). Error replies become codes (dkv_reply_error). */
 int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq);
+
+/* --- transactions (tx*.c): what kv.c and range.c dispatch to ------------- */
+
+int dkv_tx_do_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
+		  const void *key, size_t klen, const void *val, size_t vlen);
+/* dkv_get (val NULL) and dkv_get_alloc (val non-NULL, *val NULL). */
+int dkv_tx_do_get(dkv_client_t *c, dkv_tx_t *tx, const void *key,
+		  size_t klen, void *buf, size_t *len, void **val);
+int dkv_tx_do_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
+		     const void *key, size_t klen);
+/* dkv_range inside a transaction; arguments already checked by range.c
+ * (limit normalised to 1..INT_MAX). Anchors of such ranges have da_state
+ * DKV_ANCHOR_TX. */
+#define DKV_ANCHOR_TX 3u
+int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
+		    const void *start, size_t slen, const void *end,
+		    size_t elen, uint32_t limit, struct dkv_anchor *anchor,
+		    dkv_range_cb cb, void *arg);
+/* Frees what a DKV_ANCHOR_TX anchor holds (dkv_anchor_fini). */
+void dkv_tx_anchor_free(void *priv);
 
 /* The code of an error reply ("-ERR dkv: ... (NOT_FOUND)" ->
  * DKV_ERR_NOT_FOUND), also recorded as the thread's last error. */

@@ -8,19 +8,13 @@
 #include "client/conn.h"
 
 /* Checks what every data call checks. */
-static int check_common(dkv_client_t *c, dkv_tx_t *tx, const void *key,
-			size_t klen)
+static int check_common(dkv_client_t *c, const void *key, size_t klen)
 {
 	dkv_clear_error();
 	if (c == NULL || key == NULL || klen == 0) {
 		dkv_set_error("a handle and a key (1 byte or more) are "
 			      "required");
 		return DKV_ERR_INVAL;
-	}
-	if (tx != NULL) {
-		dkv_set_error("transactions are not supported yet: pass "
-			      "tx = NULL");
-		return DKV_ERR_UNSUPPORTED;
 	}
 	return DKV_OK;
 }
@@ -62,7 +56,7 @@ int dkv_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags, const void *key,
 	size_t argvlen[4] = { 3, klen, vlen, 2 };
 	struct put_ctx p = { flags };
 	struct dkv_creq rq = { 0 };
-	int rc = check_common(c, tx, key, klen);
+	int rc = check_common(c, key, klen);
 
 	if (rc != DKV_OK)
 		return rc;
@@ -72,6 +66,8 @@ int dkv_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags, const void *key,
 		dkv_set_error("dkv_put: bad flags or value");
 		return DKV_ERR_INVAL;
 	}
+	if (tx != NULL)
+		return dkv_tx_do_put(c, tx, flags, key, klen, val, vlen);
 	rq.argc = 3;
 	if (flags & DKV_COND_INSERT)
 		argv[3] = "NX", rq.argc = 4;
@@ -139,7 +135,7 @@ static int do_get(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 	const char *argv[2] = { "GET", key ? key : "" };
 	size_t argvlen[2] = { 3, klen };
 	struct dkv_creq rq = { 0 };
-	int rc = check_common(c, tx, key, klen);
+	int rc = check_common(c, key, klen);
 
 	if (rc != DKV_OK)
 		return rc;
@@ -147,6 +143,8 @@ static int do_get(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		dkv_set_error("dkv_get: flags must be 0 and len is required");
 		return DKV_ERR_INVAL;
 	}
+	if (tx != NULL)
+		return dkv_tx_do_get(c, tx, key, klen, g->buf, g->len, g->val);
 	rq.argc = 2;
 	rq.argv = argv;
 	rq.argvlen = argvlen;
@@ -203,7 +201,7 @@ int dkv_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 	const char *argv[2] = { "DEL", key ? key : "" };
 	size_t argvlen[2] = { 3, klen };
 	struct dkv_creq rq = { 0 };
-	int rc = check_common(c, tx, key, klen);
+	int rc = check_common(c, key, klen);
 
 	if (rc != DKV_OK)
 		return rc;
@@ -211,6 +209,8 @@ int dkv_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		dkv_set_error("dkv_remove: unknown flags");
 		return DKV_ERR_INVAL;
 	}
+	if (tx != NULL)
+		return dkv_tx_do_remove(c, tx, flags, key, klen);
 	rq.argc = 2;
 	rq.argv = argv;
 	rq.argvlen = argvlen;

@@ -44,7 +44,10 @@ void dkv_anchor_fini(struct dkv_anchor *a)
 {
 	if (a == NULL)
 		return;
-	priv_free(a->da_priv);
+	if (a->da_state == DKV_ANCHOR_TX)
+		dkv_tx_anchor_free(a->da_priv);
+	else
+		priv_free(a->da_priv);
 	a->da_state = ANCHOR_START;
 	a->da_shard = 0;
 	a->da_priv = NULL;
@@ -202,16 +205,16 @@ int dkv_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		dkv_set_error("dkv_range: bad arguments");
 		return DKV_ERR_INVAL;
 	}
-	if (tx != NULL) {
-		dkv_set_error("transactions are not supported yet: pass "
-			      "tx = NULL");
-		return DKV_ERR_UNSUPPORTED;
-	}
 	if (anchor != NULL && anchor->da_state == ANCHOR_EOF)
 		return 0;
 	/* The count must fit the int result. */
 	if (limit == 0 || limit > INT_MAX)
 		limit = INT_MAX;
+	/* Inside a transaction (tx_range.c), also to refuse its anchors
+	 * without it. */
+	if (tx != NULL || (anchor != NULL && anchor->da_state == DKV_ANCHOR_TX))
+		return dkv_tx_do_range(c, tx, flags, start, slen, end, elen,
+				       limit, anchor, cb, arg);
 	if (anchor != NULL && anchor->da_priv != NULL) {
 		p = anchor->da_priv;
 		if (p->flags != flags ||

@@ -547,22 +547,8 @@ static void test_range_errors(void **state)
 
 static void test_tx_and_args(void **state)
 {
-	dkv_tx_t *tx = (dkv_tx_t *)&g_tc; /* any non-NULL handle */
-	size_t len = 0;
-	void *v;
-	struct collect cl;
-
 	(void)state;
-	assert_int_equal(dkv_put(g_c, tx, 0, "k", 1, "v", 1),
-			 DKV_ERR_UNSUPPORTED);
-	assert_int_equal(dkv_get(g_c, tx, 0, "k", 1, NULL, &len),
-			 DKV_ERR_UNSUPPORTED);
-	assert_int_equal(dkv_get_alloc(g_c, tx, 0, "k", 1, &v, &len),
-			 DKV_ERR_UNSUPPORTED);
-	assert_int_equal(dkv_remove(g_c, tx, 0, "k", 1), DKV_ERR_UNSUPPORTED);
-	assert_int_equal(dkv_range(g_c, tx, 0, RSTART, 4, REND, 5, 0, NULL,
-				   collect_cb, &cl),
-			 DKV_ERR_UNSUPPORTED);
+	/* Transactions (tx != NULL): tests/client/test_tx_unit.c. */
 	assert_int_equal(dkv_put(NULL, NULL, 0, "k", 1, "v", 1),
 			 DKV_ERR_INVAL);
 	assert_int_equal(dkv_cluster_map(NULL, 0, NULL, NULL), DKV_ERR_INVAL);
