@@ -15,6 +15,7 @@ packages=(
   libedit-dev                       # the dkv shell's line editing
   python3 python3-redis             # integration tests (a Redis client)
   redis-server redis-tools          # compatibility tests, benchmarks
+  etcd-server etcd-client           # the transaction benchmark's comparison
 )
 
 missing=()
