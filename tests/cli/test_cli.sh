@@ -174,8 +174,16 @@ st=$(d -o json cluster status)
 [ "$(d cluster status | grep -c 'up	yes	1	4')" = 3 ] || fail "status plain"
 # Transaction counters: an MSET across shards commits (a transaction).
 timeout 10 redis-cli -p $port MSET '{a}x' 1 '{b}y' 2 '{c}z' 3 >/dev/null
-[ "$(d -o json cluster status | json 'sum(n["tx_commits"] for n in j["nodes"]) >= 1 and all(n["in_doubt"] == 0 and n["intents"] == 0 for n in j["nodes"])')" = True ] ||
-	fail "status: transaction counters"
+# (Followers apply the commit after the answer: poll until they did.)
+ok=
+for i in $(seq 50); do
+	if [ "$(d -o json cluster status | json 'sum(n["tx_commits"] for n in j["nodes"]) >= 1 and all(n["in_doubt"] == 0 and n["intents"] == 0 for n in j["nodes"])')" = True ]; then
+		ok=1
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "status: transaction counters"
 [ "$(d -o json cluster map | json 'j["version"], j["family"]["nshards"]')" = "(1, 12)" ] ||
 	fail "cluster map"
 d cluster map | grep -q '"cluster": "local"' || fail "cluster map pretty"
