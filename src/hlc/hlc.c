@@ -237,10 +237,10 @@ int dkv_hlc_reserve(struct dkv_hlc *hlc)
 	}
 	phys = hlc_physical(hlc);
 	e = hlc->last + 1 > phys ? hlc->last + 1 : phys;
-	if (hlc->bound > hlc->window / 4 * 3 &&
-	    e < hlc->bound - hlc->window / 4 * 3) {
+	if (hlc->bound > hlc->window / 8 * 5 &&
+	    e < hlc->bound - hlc->window / 8 * 5) {
 		pthread_mutex_unlock(&hlc->lock);
-		return 0; /* three quarters of a window left */
+		return 0; /* five eighths of a window left */
 	}
 	target = hlc_next_bound(hlc, e);
 	pthread_mutex_unlock(&hlc->lock);

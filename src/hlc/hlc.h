@@ -89,10 +89,10 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc);
 int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out);
 
 /* Moves the persisted bound ahead before issuing needs it: when less than
- * three quarters of a window is left, persists a bound one window ahead,
+ * five eighths of a window is left, persists a bound one window ahead,
  * without holding the clock's lock during the write, so dkv_hlc_now()
  * callers keep issuing meanwhile and never pay the durable write
- * themselves while reserve runs often enough (every quarter window). For
+ * themselves while reserve runs often enough (every eighth of a window). For
  * a background thread; io.persist's error, or 0. Thread-safe. */
 int dkv_hlc_reserve(struct dkv_hlc *hlc);
 

@@ -172,7 +172,7 @@ static void on_done_async(uv_async_t *a)
 }
 
 /* The clock persists its bound a window ahead of the epochs it issues;
- * doing that here, on the worker pool every quarter window, keeps the
+ * doing that here, on the worker pool every eighth of a window, keeps the
  * synced write off the loop thread (DKV.EPOCH, DKV.RANGE and heartbeats
  * issue epochs there) and off the committer. */
 static void clock_work_cb(uv_work_t *w)
@@ -190,10 +190,11 @@ static void clock_work_done(uv_work_t *w, int status)
 	n->clock_busy = 0;
 }
 
-/* A quarter of the clock's window, in ms (at least 1). */
+/* An eighth of the clock's window, in ms (at least 1): reserve runs well
+ * before issuing would reach the bound itself. */
 static uint64_t clock_period_ms(const struct dkv_hlc_opts *ho)
 {
-	uint64_t ms = ho->window_ns / 4 / 1000000;
+	uint64_t ms = ho->window_ns / 8 / 1000000;
 
 	return ms ? ms : 1;
 }
@@ -332,9 +333,11 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	io.persist = hlc_persist;
 	ho.max_offset_ns = (uint64_t)cfg->max_offset_ms * 1000000;
 	/* After a restart the clock resumes at the persisted bound, up to one
-	 * window ahead of the wall clock; half the max offset keeps that
-	 * acceptable to peers (a synced write every quarter offset). */
-	ho.window_ns = ho.max_offset_ns / 2 ? ho.max_offset_ns / 2 : 1000000;
+	 * window ahead of the wall clock, and the node serves only once the
+	 * wall clock has caught up (node_start), so the window costs start-up
+	 * time, not correctness: twice the max offset (1 s) means about three
+	 * synced writes a second (dkv_hlc_reserve below), not sixteen. */
+	ho.window_ns = ho.max_offset_ns != 0 ? ho.max_offset_ns * 2 : 1000000;
 	ho.bound = hlc_stored_bound(n->store);
 	rc = dkv_hlc_create(&io, &ho, &n->hlc);
 	if (rc != DKV_OK) {

@@ -461,7 +461,7 @@ static void persist_is_rare(void **state)
 
 /* --- reserving the bound ahead (dkv_hlc_reserve) ------------------------ */
 
-/* With reserve called every quarter window, issuing never persists: the
+/* With reserve called every eighth of a window, issuing never persists: the
  * durable write moves to whoever calls reserve (dkvd: a worker thread). */
 static void reserve_runs_ahead_of_issuing(void **state)
 {
@@ -476,17 +476,16 @@ static void reserve_runs_ahead_of_issuing(void **state)
 	/* A full window ahead: nothing to do. */
 	assert_int_equal(dkv_hlc_reserve(hlc), 0);
 	assert_int_equal(f.persists, 1);
-	/* A quarter window later: less than three quarters left. */
-	f.now += window / 4 + NS_PER_US;
+	/* Three eighths of a window later: less than five eighths left. */
+	f.now += window / 8 * 3 + NS_PER_US;
 	assert_int_equal(dkv_hlc_reserve(hlc), 0);
 	assert_int_equal(f.persists, 2);
 	assert_int_equal(dkv_hlc_bound(hlc), f.bound);
-	/* 200 ms of issuing, reserve every quarter window: no call to now()
+	/* 200 ms of issuing, reserve every 1 ms (< window / 8): no call to now()
 	 * ever persists, and every epoch stays below the durable bound. */
 	f.step = NS_PER_US;
 	for (int ms = 0; ms < 200; ms++) {
-		if (ms % 2 == 0) /* 2 ms < window / 4 */
-			assert_int_equal(dkv_hlc_reserve(hlc), 0);
+		assert_int_equal(dkv_hlc_reserve(hlc), 0);
 		before = f.persists;
 		for (int i = 0; i < 1000; i++)
 			assert_true(issue(hlc) < f.bound);
