@@ -518,14 +518,22 @@ void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)
 	txn_wire_limits_default(&lim);
 	lim.max_key = n->cfg.max_key;
 	lim.max_value = n->cfg.max_value;
-	rc = tn == NULL ? DKV_ERR_STATE
-			: txn_wire_decode_cmd(cmd, &lim, &m, &tn->mem);
-	if (rc != DKV_OK) {
+	if (tn == NULL) {
 		b = conn_reply_buf(c);
 		if (b)
-			resp_put_errorf(b, "ERR DKV.TXN: %s",
-					tn ? txn_wire_error(&tn->mem)
-					   : "transactions not ready");
+			resp_put_errorf(b, "TRYAGAIN DKV.TXN: transactions not "
+					   "ready on this node");
+		return;
+	}
+	rc = txn_wire_decode_cmd(cmd, &lim, &m, &tn->mem);
+	if (rc != DKV_OK) {
+		/* "ERR dkv: <why> (PROTO)": libdkv fails such a request at
+		 * once instead of resending it. */
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR dkv: DKV.TXN: %s (%s)",
+					txn_wire_error(&tn->mem),
+					dkv_errname(rc));
 		return;
 	}
 	if (m.to.kind == TXN_ADDR_SHARD) {
@@ -533,8 +541,12 @@ void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)
 		    dkv_map_shard_node(n->map, (uint32_t)m.to.id, &owner) !=
 			    DKV_OK) {
 			b = conn_reply_buf(c);
-			if (b)
-				resp_put_errorf(b, "ERR DKV.TXN: no shard %llu",
+			if (b && n->map == NULL)
+				resp_put_errorf(b, "CLUSTERDOWN no cluster map "
+						   "on this node");
+			else if (b)
+				resp_put_errorf(b, "ERR dkv: DKV.TXN: no shard "
+						   "%llu (NO_SHARD)",
 						(unsigned long long)m.to.id);
 			return;
 		}

@@ -14,8 +14,9 @@
  *     RESP reply of the DKV.TXN request that asked (READ -> READ_REPLY,
  *     RANGE -> RANGE_REPLY, COMMIT1 / PREPARE_L -> OUTCOME, STATUS ->
  *     STATUS_REPLY, matched by coordinator, txid and request id); a
- *     request unanswered after TXN_NODE_WAIT_MS gets a null reply, which
- *     the client treats as a lost message.
+ *     request unanswered after TXN_NODE_WAIT_MS (longer than a parked
+ *     read's 1 s and a prepare's 2 s) gets a null reply, which the client
+ *     treats as a lost message.
  *
  * Single-key commands bypass the layer for speed (apply.c, group commit)
  * and are kept consistent with it from both sides, all on the loop
@@ -41,7 +42,7 @@ struct resp_cmd;
 struct req;
 
 #define TXN_NODE_TICK_MS 20
-#define TXN_NODE_WAIT_MS 5000
+#define TXN_NODE_WAIT_MS 2500
 /* A plain command blocked by an intent waits this long, then fails with
  * TRYAGAIN. */
 #define TXN_NODE_PLAIN_WAIT_MS 5000

@@ -172,7 +172,7 @@ def main():
                 c.execute_command(*bad)
                 raise AssertionError("accepted: %r" % bad)
             except Exception as e:  # redis.ResponseError
-                assert "DKV.TXN" in str(e), e
+                assert "DKV.TXN" in str(e) and "PROTO" in str(e), e
         assert c.ping()
 
         # Commits survive SIGKILL of every node.
