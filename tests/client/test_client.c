@@ -611,6 +611,190 @@ static void test_threads(void **state)
 	dkv_disconnect(c);
 }
 
+/* --- transactions against the nodes ---------------------------------------- */
+
+#define TX_ACCTS 12
+#define TX_START 1000
+
+static long tx_get_long(dkv_client_t *c, dkv_tx_t *tx, const char *k,
+			int *rc)
+{
+	char buf[32];
+	size_t len = sizeof(buf) - 1;
+
+	*rc = dkv_get(c, tx, 0, k, strlen(k), buf, &len);
+	if (*rc != 0)
+		return 0;
+	buf[len] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static int tx_put_long(dkv_client_t *c, dkv_tx_t *tx, const char *k, long v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld", v);
+
+	return dkv_put(c, tx, 0, k, strlen(k), buf, (size_t)n);
+}
+
+struct xfer {
+	dkv_client_t *c;
+	unsigned seed;
+	long amt;
+	int a, b;
+	long sum;      /* read-all: the sum seen */
+	int failures, commits, bad_sums;
+};
+
+static void tx_acct(int i, char *k, size_t len)
+{
+	snprintf(k, len, "acct:%02d", i);
+}
+
+static int xfer_body(dkv_tx_t *tx, void *arg)
+{
+	struct xfer *x = arg;
+	char ka[16], kb[16];
+	long va, vb;
+	int rc;
+
+	tx_acct(x->a, ka, sizeof(ka));
+	tx_acct(x->b, kb, sizeof(kb));
+	va = tx_get_long(x->c, tx, ka, &rc);
+	if (rc != 0)
+		return rc;
+	vb = tx_get_long(x->c, tx, kb, &rc);
+	if (rc != 0)
+		return rc;
+	rc = tx_put_long(x->c, tx, ka, va - x->amt);
+	if (rc == 0)
+		rc = tx_put_long(x->c, tx, kb, vb + x->amt);
+	return rc;
+}
+
+static int sum_body(dkv_tx_t *tx, void *arg)
+{
+	struct xfer *x = arg;
+	char k[16];
+	int rc;
+
+	x->sum = 0;
+	for (int i = 0; i < TX_ACCTS; i++) {
+		tx_acct(i, k, sizeof(k));
+		x->sum += tx_get_long(x->c, tx, k, &rc);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void *xfer_main(void *arg)
+{
+	struct xfer *x = arg;
+	struct dkv_tx_run_opts o = { 100, 1, 50 };
+
+	for (int n = 0; n < 40; n++) {
+		int rc;
+
+		x->a = (int)(rand_r(&x->seed) % TX_ACCTS);
+		do
+			x->b = (int)(rand_r(&x->seed) % TX_ACCTS);
+		while (x->b == x->a);
+		x->amt = (long)(rand_r(&x->seed) % 10) + 1;
+		rc = dkv_tx_run(x->c, 0, xfer_body, x, &o);
+		if (rc < 0) {
+			fprintf(stderr, "transfer: %s\n", dkv_last_error());
+			x->failures++;
+		} else {
+			x->commits++;
+		}
+		rc = dkv_tx_run(x->c, 0, sum_body, x, &o);
+		if (rc < 0)
+			x->failures++;
+		else if (x->sum != (long)TX_ACCTS * TX_START)
+			x->bad_sums++;
+	}
+	return NULL;
+}
+
+/* Transfers between accounts on every node from 6 threads, each followed
+ * by a read of all accounts in one transaction: every sum is the total;
+ * plain reads and RESP GETs agree at the end. */
+static void test_tx_bank(void **state)
+{
+	struct xfer x[6];
+	pthread_t th[6];
+	char k[16], seeds[512];
+	long total = 0;
+	dkv_client_t *c;
+	int rc;
+
+	(void)state;
+	tc_seeds(&g_tc, seeds, sizeof(seeds));
+	assert_int_equal(dkv_connect(seeds, NULL, &c), 0);
+	for (int i = 0; i < TX_ACCTS; i++) {
+		tx_acct(i, k, sizeof(k));
+		assert_int_equal(tx_put_long(c, NULL, k, TX_START), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		x[i] = (struct xfer){ .c = c, .seed = 7u + (unsigned)i };
+		assert_int_equal(pthread_create(&th[i], NULL, xfer_main, &x[i]),
+				 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(x[i].failures, 0);
+		assert_int_equal(x[i].bad_sums, 0);
+		assert_true(x[i].commits > 0);
+	}
+	for (int i = 0; i < TX_ACCTS; i++) {
+		struct resp_reply *r;
+		long plain;
+
+		tx_acct(i, k, sizeof(k));
+		plain = tx_get_long(c, NULL, k, &rc);
+		assert_int_equal(rc, 0);
+		total += plain;
+		/* The same through RESP on another node. */
+		r = tc_cmd(g_tc.nodes[i % 3].addr, 2,
+			   (const char *const[]){ "GET", k }, NULL);
+		assert_non_null(r);
+		assert_int_equal(r->type, RESP_BULK);
+		assert_int_equal(strtol(r->str, NULL, 10), plain);
+		resp_reply_free(r);
+	}
+	assert_int_equal(total, (long)TX_ACCTS * TX_START);
+	dkv_disconnect(c);
+}
+
+/* A transaction whose read was overwritten by another committed one
+ * restarts; its own writes are visible to itself only until commit. */
+static void test_tx_conflict_and_ryw(void **state)
+{
+	dkv_tx_t *t1 = NULL, *t2 = NULL;
+	char buf[16];
+	size_t len = sizeof(buf);
+	int rc;
+
+	(void)state;
+	put_str(g_c, "txc", "0");
+	assert_int_equal(dkv_tx_open(g_c, 0, &t1), 0);
+	assert_int_equal(dkv_tx_open(g_c, 0, &t2), 0);
+	(void)tx_get_long(g_c, t1, "txc", &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(tx_put_long(g_c, t2, "txc", 2), 0);
+	assert_int_equal(dkv_get(g_c, t2, 0, "txc", 3, buf, &len), 0);
+	assert_memory_equal(buf, "2", 1); /* read your writes */
+	expect_str(g_c, "txc", "0");      /* not before commit */
+	assert_int_equal(dkv_tx_commit(t2), 0);
+	expect_str(g_c, "txc", "2");
+	assert_int_equal(tx_put_long(g_c, t1, "txc", 1), 0);
+	assert_int_equal(dkv_tx_commit(t1), DKV_ERR_TX_RESTART);
+	expect_str(g_c, "txc", "2");
+	dkv_tx_close(t1);
+	dkv_tx_close(t2);
+}
+
 /* --- a map change ------------------------------------------------------------ */
 
 /* A key of shard, not yet written. */
@@ -983,6 +1167,8 @@ int main(void)
 		cmocka_unit_test(test_range_errors),
 		cmocka_unit_test(test_tx_and_args),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_tx_bank),
+		cmocka_unit_test(test_tx_conflict_and_ryw),
 		cmocka_unit_test(test_map_change), /* last: changes the map */
 	};
 	const struct CMUnitTest alone[] = {
