@@ -121,7 +121,8 @@ int dkv_store_get_flags(struct dkv_store *s, uint32_t id, const void *key,
 				     &ts, &tslen, &err);
 	atomic_fetch_add(&s->n_gets, 1);
 	if (err != NULL) {
-		if ((flags & DKV_READ_NO_IO) && strstr(err, "Incomplete")) {
+		/* RocksDB says "Result incomplete: no blocking io". */
+		if ((flags & DKV_READ_NO_IO) && strstr(err, "ncomplete")) {
 			rocksdb_free(err); /* it would have read the disk */
 			rc = DKV_ERR_BUSY;
 		} else {
@@ -135,7 +136,12 @@ int dkv_store_get_flags(struct dkv_store *s, uint32_t id, const void *key,
 	}
 	if (ts == NULL || tslen != LAYOUT_TS_SIZE || vlen < LAYOUT_VAL_HDR) {
 		rocksdb_free(val);
-		rc = DKV_ERR_CORRUPT;
+		/* A block-cache-only read of a key whose data block is not
+		 * cached can come back "OK" with an empty value and no
+		 * timestamp (RocksDB 7.8): only a real read can tell. */
+		rc = (flags & DKV_READ_NO_IO) && vlen == 0 && tslen == 0
+			     ? DKV_ERR_BUSY
+			     : DKV_ERR_CORRUPT;
 		goto out;
 	}
 	out->mem_ = val;

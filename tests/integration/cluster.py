@@ -9,6 +9,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import signal
 import socket
 import subprocess
@@ -143,4 +144,7 @@ class Cluster:
                 nd.kill()
             except Exception:
                 pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("DKV_KEEP"):  # keep data and logs to debug
+            print("cluster kept in", self.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
