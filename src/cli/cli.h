@@ -3,9 +3,11 @@
  * helpers and the subcommands.
  *
  * Exit codes: CLI_OK 0, CLI_NOT_FOUND 1 (get of a missing key, a put
- * whose condition failed), CLI_USAGE 2 (bad command line), CLI_FAIL 3
- * (anything else: unreachable nodes, server errors). Results go to
- * stdout; progress and diagnostics to stderr.
+ * whose condition failed), CLI_USAGE 2 (bad command line, a syntax error
+ * in a transaction file), CLI_FAIL 3 (anything else: unreachable nodes,
+ * server errors, a transaction rolled back), CLI_UNKNOWN 4 (a commit
+ * timed out: the transaction may or may not have committed). Results go
+ * to stdout; progress and diagnostics to stderr.
  */
 #ifndef DKV_CLI_H
 #define DKV_CLI_H
@@ -20,7 +22,19 @@ struct json_t;
 struct dkv_conn;
 struct resp_reply;
 
-enum { CLI_OK = 0, CLI_NOT_FOUND = 1, CLI_USAGE = 2, CLI_FAIL = 3 };
+enum {
+	CLI_OK = 0,
+	CLI_NOT_FOUND = 1,
+	CLI_USAGE = 2,
+	CLI_FAIL = 3,
+	CLI_UNKNOWN = 4,
+};
+
+/* Limits of a `dkv tx` file (read whole into memory first). */
+#define TX_MAX_BYTES (64u << 20)
+#define TX_MAX_LINES 1000000u
+/* Syntax errors printed before giving up on a file. */
+#define TX_MAX_ERRORS 10
 
 enum cli_out { OUT_TABLE, OUT_PLAIN, OUT_JSON, OUT_RAW };
 
@@ -32,6 +46,8 @@ struct cli {
 	enum cli_out out;
 	int interactive;      /* in the shell: errors do not exit */
 	dkv_client_t *client; /* connected on first use, kept by the shell */
+	dkv_tx_t *tx;         /* the shell's open transaction (begin), or
+				 NULL: get/put/del/range run inside it */
 };
 
 /* The handle to the cluster of cli->host (connects on first use); NULL
@@ -113,6 +129,19 @@ int cmd_range(struct cli *cli, int argc, char **argv);
 int cmd_shard_of(struct cli *cli, int argc, char **argv);
 int cmd_cluster(struct cli *cli, int argc, char **argv);
 int cmd_local(struct cli *cli, int argc, char **argv);
+/* cmd_tx.c: `tx [FILE]`, and the shell's begin / commit / abort. */
+int cmd_tx(struct cli *cli, int argc, char **argv);
+int cmd_begin(struct cli *cli, int argc, char **argv);
+int cmd_commit(struct cli *cli, int argc, char **argv);
+int cmd_abort(struct cli *cli, int argc, char **argv);
+
+/* A data call failed: cli_fail(), and when the shell's transaction can
+ * no longer go on (DKV_ERR_TX_RESTART, DKV_ERR_STATE), drops it, saying
+ * it was rolled back. Returns the exit code. */
+int cli_tx_data_fail(struct cli *cli, const char *what, int rc);
+/* Leaving the shell: aborts an open transaction (saying so). 1 if there
+ * was one, else 0. */
+int cli_tx_leave(struct cli *cli);
 
 /* Runs one subcommand line (argv[0] is the subcommand). */
 int cli_dispatch(struct cli *cli, int argc, char **argv);

@@ -41,7 +41,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	c = cli_client(cli);
 	if (c == NULL)
 		return CLI_FAIL;
-	rc = dkv_get_alloc(c, NULL, 0, argv[optind], strlen(argv[optind]),
+	rc = dkv_get_alloc(c, cli->tx, 0, argv[optind], strlen(argv[optind]),
 			   &val, &len);
 	if (rc == DKV_ERR_NOT_FOUND) {
 		if (cli->out == OUT_JSON) {
@@ -59,7 +59,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		return CLI_NOT_FOUND;
 	}
 	if (rc != DKV_OK)
-		return cli_fail("get", rc);
+		return cli_tx_data_fail(cli, "get", rc);
 	if (cli->out == OUT_RAW) {
 		out_raw(val, len);
 		putchar('\n');
@@ -177,7 +177,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		free(buf);
 		return CLI_FAIL;
 	}
-	rc = dkv_put(c, NULL, flags, argv[optind], strlen(argv[optind]), val,
+	rc = dkv_put(c, cli->tx, flags, argv[optind], strlen(argv[optind]), val,
 		     vlen);
 	free(buf);
 	if (rc == DKV_ERR_EXISTS || rc == DKV_ERR_NOT_FOUND) {
@@ -197,7 +197,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		return CLI_NOT_FOUND;
 	}
 	if (rc != DKV_OK)
-		return cli_fail("put", rc);
+		return cli_tx_data_fail(cli, "put", rc);
 	if (cli->out == OUT_JSON) {
 		json_t *j = json_object();
 
@@ -235,10 +235,10 @@ int cmd_del(struct cli *cli, int argc, char **argv)
 	if (c == NULL)
 		return CLI_FAIL;
 	for (int i = optind; i < argc; i++) {
-		int rc = dkv_remove(c, NULL, 0, argv[i], strlen(argv[i]));
+		int rc = dkv_remove(c, cli->tx, 0, argv[i], strlen(argv[i]));
 
 		if (rc < 0)
-			return cli_fail(argv[i], rc);
+			return cli_tx_data_fail(cli, argv[i], rc);
 		removed += rc;
 	}
 	if (cli->out == OUT_JSON) {
@@ -383,7 +383,7 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 		ro.t = table_new(ro.epochs ? 4 : 2, hdr);
 	if (cli->out == OUT_JSON)
 		ro.items = json_array();
-	rc = dkv_range(c, NULL, flags, s, strlen(s), e, strlen(e),
+	rc = dkv_range(c, cli->tx, flags, s, strlen(s), e, strlen(e),
 		       all ? 0 : (uint32_t)limit, &a, range_item, &ro);
 	/* Stopped at the limit with the range not known to be exhausted. */
 	more = rc >= 0 && !all && (uint64_t)rc == limit &&
@@ -392,7 +392,7 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 	if (rc < 0) {
 		table_free(ro.t);
 		json_decref(ro.items);
-		return cli_fail("range", rc);
+		return cli_tx_data_fail(cli, "range", rc);
 	}
 	if (ro.t != NULL) {
 		table_print(ro.t, OUT_TABLE);

@@ -121,14 +121,23 @@ static void usage(FILE *out)
 		"                                list keys in [START, END) "
 		"of one shard\n"
 		"  shard-of KEY                  where a key lives\n"
+		"  tx [FILE]                     run a file of commands (or "
+		"standard input)\n"
+		"                                as one transaction\n"
 		"  cluster create|status|map     create and inspect a "
 		"cluster\n"
 		"  local start|stop|status       run a cluster of dkvd "
 		"processes on this machine\n\n"
+		"In the shell, 'begin' opens a transaction that later "
+		"get/put/del/range\n"
+		"run in, until 'commit' or 'abort'.\n\n"
 		"'dkv COMMAND --help' describes a command.\n"
 		"Exit status: 0 ok, 1 not found (get) or condition not met "
 		"(put --nx/--xx),\n"
-		"2 usage error, 3 any other failure.\n",
+		"2 usage error (or a syntax error in a tx file), 3 any other "
+		"failure,\n"
+		"4 a transaction's commit timed out: its outcome is "
+		"unknown.\n",
 		CLI_DEFAULT_ADDR);
 }
 
@@ -146,6 +155,10 @@ int cli_dispatch(struct cli *cli, int argc, char **argv)
 		{ "shard-of", cmd_shard_of },
 		{ "cluster", cmd_cluster },
 		{ "local", cmd_local },
+		{ "tx", cmd_tx },
+		{ "begin", cmd_begin },
+		{ "commit", cmd_commit },
+		{ "abort", cmd_abort },
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -286,10 +299,11 @@ fail_quiet:
 
 static void shell_help(void)
 {
-	printf("Commands: get, put, del, range, shard-of, cluster, local "
-	       "(each with --help);\nhelp; quit or exit (or end of "
-	       "input). Quote words with \"...\" (\\n \\t \\xHH escapes) or "
-	       "'...'.\n");
+	printf("Commands: get, put, del, range, shard-of, tx, cluster, local "
+	       "(each with --help);\nbegin (then get/put/del/range run in "
+	       "a transaction until commit or abort);\nhelp; quit or exit "
+	       "(or end of input: an open transaction is aborted).\nQuote "
+	       "words with \"...\" (\\n \\t \\xHH escapes) or '...'.\n");
 }
 
 static int run_line(struct cli *cli, const char *line, int *quit)
@@ -331,6 +345,10 @@ static int shell(struct cli *cli)
 		while (!quit && getline(&line, &cap, stdin) >= 0)
 			rc = run_line(cli, line, &quit);
 		free(line);
+		/* Input ended inside a transaction: its writes are lost,
+		 * which a script should hear of. */
+		if (cli_tx_leave(cli))
+			rc = CLI_FAIL;
 		return rc;
 	}
 	if (home != NULL && *home)
@@ -340,12 +358,15 @@ static int shell(struct cli *cli)
 	stifle_history(1000);
 	if (hist[0])
 		read_history(hist);
-	snprintf(prompt, sizeof(prompt), "dkv %s> ", cli->host);
 	fprintf(stderr, "dkv %s shell on %s: 'help' lists commands, "
 			"'quit' leaves.\n",
 		DKV_VERSION_STRING, cli->host);
 	while (!quit) {
-		char *line = readline(prompt);
+		char *line;
+
+		snprintf(prompt, sizeof(prompt), "dkv %s%s> ", cli->host,
+			 cli->tx != NULL ? "(tx)" : "");
+		line = readline(prompt);
 
 		if (line == NULL) {
 			putchar('\n');
@@ -359,6 +380,7 @@ static int shell(struct cli *cli)
 		}
 		free(line);
 	}
+	cli_tx_leave(cli);
 	if (hist[0] && write_history(hist) != 0)
 		fprintf(stderr, "dkv: cannot write %s\n", hist);
 	return CLI_OK;

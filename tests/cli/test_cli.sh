@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_cli.sh DKV DKVD - the dkv tool end to end: a local cluster of three
 # dkvd processes on free ports, data commands in raw and json modes, exit
-# codes, cluster status and map, the shell, stop and restart with the data
+# codes, cluster status and map, the shell, transactions (`dkv tx` files
+# and the shell's begin/commit/abort), stop and restart with the data
 # kept, and `cluster create` with range sharding on hand-started nodes.
 #
 # Bounded: every command runs under `timeout`; every process this test
@@ -75,7 +76,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # --- help, version, usage errors ---------------------------------------------
 d --help | grep -q '^Usage: dkv' || fail "--help"
 d --version | grep -q '^dkv ' || fail "--version"
-for c in get put del range shard-of "cluster create" "cluster status" \
+for c in get put del range shard-of tx begin commit abort "cluster create" "cluster status" \
 	"cluster map" "local start" "local stop" "local status" cluster local; do
 	# shellcheck disable=SC2086
 	d $c --help | grep -q 'Usage: dkv' || fail "$c --help"
@@ -87,6 +88,12 @@ expect_rc 2 --output yaml get k
 expect_rc 2 range a
 expect_rc 2 local start
 expect_rc 2 get --frobnicate k
+expect_rc 2 tx a b
+expect_rc 2 begin # the shell's only
+# Over the line limit: refused before connecting (nothing listens yet).
+head -c 1000001 /dev/zero | tr '\0' '\n' >"$tmp/long.tx"
+expect_rc 2 tx "$tmp/long.tx"
+grep -q '1000000 lines' "$tmp/err" || fail "tx line limit"
 
 # --- local start ---------------------------------------------------------------
 started=0
@@ -195,6 +202,113 @@ out=$(printf 'put "sh key" "a\\tb"\nget "sh key"\nhelp\nquit\nget never\n' |
 	d -o raw)
 [ "$(echo "$out" | head -n 1)" = "$(printf 'a\tb')" ] || fail "shell: $out"
 
+# --- transactions: dkv tx FILE -----------------------------------------------------
+# Two accounts on different nodes (so on different shards).
+ka= kb= na=
+for i in $(seq 1 40); do
+	n=$(d -o json shard-of "acct:$i" | json 'j["node"]')
+	if [ -z "$ka" ]; then
+		ka=acct:$i na=$n
+	elif [ "$n" != "$na" ]; then
+		kb=acct:$i
+		break
+	fi
+done
+[ -n "$kb" ] || fail "two keys on different nodes"
+d put "$ka" 100 >/dev/null
+d put "$kb" 50 >/dev/null
+{
+	echo "# move 30 from $ka to $kb"
+	echo "get $ka"
+	echo "get \"$kb\""
+	echo
+	echo "put $ka 70   "
+	printf '\tput %s "80"\n' "'$kb'"
+	echo "get $ka"
+} >"$tmp/transfer.tx"
+d -o raw tx "$tmp/transfer.tx" >"$tmp/out" 2>"$tmp/err" || fail "tx transfer"
+# The reads of the run that committed; the last one sees the file's write.
+[ "$(cat "$tmp/out")" = "$(printf '100\n50\n70')" ] || fail "tx reads: $(cat "$tmp/out")"
+grep -q 'committed after 1 attempt' "$tmp/err" || fail "tx attempts on stderr"
+[ "$(d -o raw get "$ka")" = 70 ] || fail "transfer: $ka"
+[ "$(d -o raw get "$kb")" = 80 ] || fail "transfer: $kb"
+# The same file from stdin, json output: its reads see the state above.
+d -o json tx <"$tmp/transfer.tx" >"$tmp/tx.json" 2>/dev/null || fail "tx < file"
+[ "$(json '[(x["line"], x["op"], x["value"]) for x in j["results"]]' <"$tmp/tx.json")" = \
+	"[(2, 'get', '70'), (3, 'get', '80'), (7, 'get', '70')]" ] || fail "tx json"
+[ "$(json 'j["attempts"]' <"$tmp/tx.json")" = 1 ] || fail "tx json attempts"
+# Ranges merged with the file's writes, del, a missing key, escapes
+# (binary values), "-" for stdin.
+cat >"$tmp/range.tx" <<'TX'
+put "{t}a" "x\ty\x00\xff"
+put '{t}b' 'it\'s'
+del {t}gone
+range {t} {t}~
+get {t}gone
+del {t}b
+range "{t}" "{t}~" --limit 5
+TX
+d -o json tx - <"$tmp/range.tx" >"$tmp/tx.json" 2>/dev/null || fail "tx range"
+[ "$(json '[[(i["key"], i.get("value"), i.get("value_hex")) for i in x["items"]] if x["op"] == "range" else x["value"] for x in j["results"]]' <"$tmp/tx.json")" = \
+	"[[('{t}a', None, '78097900ff'), ('{t}b', \"it's\", None)], None, [('{t}a', None, '78097900ff')]]" ] ||
+	fail "tx range json: $(cat "$tmp/tx.json")"
+[ "$(d -o raw get '{t}a' | od -An -tx1 | tr -d ' \n')" = 78097900ff0a ] ||
+	fail "tx binary value"
+expect_rc 1 get '{t}b'
+# A syntax error: its line number, nothing sent (line 1 not written).
+printf 'put {t}syn 1\n\nput "{t}open v\nget {t}a\n' >"$tmp/bad.tx"
+expect_rc 2 tx "$tmp/bad.tx"
+grep -q 'bad.tx:3: unbalanced quotes' "$tmp/err" || fail "syntax error line"
+expect_rc 1 get '{t}syn'
+# A failed --nx condition: exit 1, nothing written.
+printf 'put {t}nx 1\nput %s 0 --nx\n' "$ka" >"$tmp/nx.tx"
+expect_rc 1 tx "$tmp/nx.tx"
+grep -q 'nx.tx:2: not stored' "$tmp/err" || fail "tx --nx message"
+expect_rc 1 get '{t}nx'
+# Concurrent read-modify-writes of one key, retried on conflicts: each
+# committed run read what another wrote (no two read the same value),
+# and printed the reads of that run only.
+d put hot start >/dev/null
+for i in 1 2 3 4; do
+	{
+		echo 'get hot'
+		for k in $(seq 20); do echo "get filler$k"; done
+		echo "put hot w$i"
+	} >"$tmp/rmw$i.tx"
+done
+rmw=()
+for i in 1 2 3 4; do
+	d -o json tx "$tmp/rmw$i.tx" >"$tmp/rmw$i.json" 2>/dev/null &
+	rmw+=($!)
+done
+for p in "${rmw[@]}"; do
+	wait "$p" || fail "concurrent tx"
+done
+cat "$tmp"/rmw[1-4].json | python3 -c '
+import json, sys
+rs = [json.loads(l) for l in sys.stdin]
+reads = [r["results"][0]["value"] for r in rs]
+assert all(len(r["results"]) == 21 for r in rs), rs
+assert len(set(reads)) == 4 and "start" in reads, reads
+' || fail "concurrent tx: lost update"
+
+# --- transactions in the shell -----------------------------------------------------
+out=$(printf 'begin\nput {t}s1 v1\nget {t}s1\nbegin\ncommit\n' | d -o raw 2>"$tmp/err")
+[ "$(echo "$out" | head -n 1)" = v1 ] || fail "shell tx: read own write"
+[ "$(echo "$out" | sed -n 2p)" -gt 0 ] || fail "shell tx: commit epoch: $out"
+grep -q 'a transaction is open already' "$tmp/err" || fail "shell: begin twice"
+[ "$(d -o raw get '{t}s1')" = v1 ] || fail "shell tx: committed"
+printf 'begin\nput {t}s2 v2\nget {t}s2\nabort\nget {t}s1\n' | d -o raw >"$tmp/out" 2>&1 ||
+	fail "shell tx abort"
+[ "$(cat "$tmp/out")" = "$(printf 'v2\nv1')" ] || fail "shell abort: $(cat "$tmp/out")"
+expect_rc 1 get '{t}s2'
+# Input ending inside a transaction aborts it (exit 3).
+printf 'begin\nput {t}s3 v3\n' | d >/dev/null 2>"$tmp/err" && fail "open tx at end"
+grep -q 'aborted' "$tmp/err" || fail "open tx at end: message"
+expect_rc 1 get '{t}s3'
+[ "$(printf 'begin\ncommit\n' | d -o json | tail -n 1 | json 'j["committed"]')" = True ] ||
+	fail "shell commit json"
+
 # --- stop, restart, data kept --------------------------------------------------------
 d -o json local stop --dir "$dir" >"$tmp/stop.json"
 [ "$(json 'all(n["result"] == "stopped" for n in j)' <"$tmp/stop.json")" = True ] ||
@@ -216,6 +330,7 @@ d -o json local start --dir "$dir" >"$tmp/start2.json" 2>"$tmp/start2.err" || {
 [ "$(json 'j["created"]' <"$tmp/start2.json")" = False ] || fail "restart created"
 [ "$(d -o raw get '{r}k077')" = v077 ] || fail "data after restart"
 [ "$(d -o raw get 'sh key')" = "$(printf 'a\tb')" ] || fail "data after restart 2"
+[ "$(d -o raw get "$kb")" = 80 ] || fail "transaction's data after restart"
 [ "$(d -o json range '{r}' '{r}~' --all | json 'len(j)')" = 150 ] ||
 	fail "range after restart"
 [ "$(d -o json cluster status | json 'j["version"]')" = 1 ] || fail "map after restart"
