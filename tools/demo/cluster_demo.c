@@ -164,7 +164,7 @@ static void cleanup(void)
 		const char *args[] = { "local", "stop", "--dir", g_dir, NULL };
 		int rc;
 
-		printf("\n== 6. stop the cluster ==\n");
+		printf("\n== 7. stop the cluster ==\n");
 		rc = run_dkv(args);
 		if (rc != 0)
 			fprintf(stderr, "dkv-demo-cluster: dkv local stop: "
@@ -464,6 +464,170 @@ static void *worker(void *arg)
 				j->first_rc = rc;
 	}
 	return NULL;
+}
+
+/* --- transactions: transfers between accounts ------------------------------- */
+
+#define ACCOUNTS 32
+#define ACCOUNT_START 1000
+#define TRANSFERS 60 /* per thread */
+
+struct xfer {
+	dkv_client_t *c;
+	unsigned seed;
+	int a, b;
+	long amt, sum;
+	size_t attempts, commits, bad;
+	double *lat;
+	size_t nlat;
+};
+
+static void account(int i, char *k, size_t len)
+{
+	snprintf(k, len, "{acct%d}", i); /* a tag per account: spread */
+}
+
+static int get_long(dkv_client_t *c, dkv_tx_t *tx, const char *k, long *v)
+{
+	char buf[32];
+	size_t len = sizeof(buf) - 1;
+	int rc = dkv_get(c, tx, 0, k, strlen(k), buf, &len);
+
+	if (rc == 0) {
+		buf[len] = '\0';
+		*v = strtol(buf, NULL, 10);
+	}
+	return rc;
+}
+
+static int put_long(dkv_client_t *c, dkv_tx_t *tx, const char *k, long v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld", v);
+
+	return dkv_put(c, tx, 0, k, strlen(k), buf, (size_t)n);
+}
+
+/* One transfer: read both balances, write both (a transaction). */
+static int transfer_body(dkv_tx_t *tx, void *arg)
+{
+	struct xfer *x = arg;
+	char ka[32], kb[32];
+	long va, vb;
+	int rc;
+
+	x->attempts++;
+	account(x->a, ka, sizeof(ka));
+	account(x->b, kb, sizeof(kb));
+	if ((rc = get_long(x->c, tx, ka, &va)) != 0 ||
+	    (rc = get_long(x->c, tx, kb, &vb)) != 0)
+		return rc;
+	if ((rc = put_long(x->c, tx, ka, va - x->amt)) != 0)
+		return rc;
+	return put_long(x->c, tx, kb, vb + x->amt);
+}
+
+/* Every balance in one transaction: a consistent state. */
+static int sum_body(dkv_tx_t *tx, void *arg)
+{
+	struct xfer *x = arg;
+	char k[32];
+
+	x->sum = 0;
+	for (int i = 0; i < ACCOUNTS; i++) {
+		long v = 0;
+		int rc;
+
+		account(i, k, sizeof(k));
+		if ((rc = get_long(x->c, tx, k, &v)) != 0)
+			return rc;
+		x->sum += v;
+	}
+	return 0;
+}
+
+static void *transfer_worker(void *arg)
+{
+	struct xfer *x = arg;
+
+	for (int n = 0; n < TRANSFERS; n++) {
+		double t0 = now_s();
+		int rc;
+
+		x->a = (int)(rand_r(&x->seed) % ACCOUNTS);
+		do
+			x->b = (int)(rand_r(&x->seed) % ACCOUNTS);
+		while (x->b == x->a);
+		x->amt = (long)(rand_r(&x->seed) % 50) + 1;
+		rc = dkv_tx_run(x->c, 0, transfer_body, x, NULL);
+		if (rc < 0) {
+			x->bad++;
+			continue;
+		}
+		x->commits++;
+		x->lat[x->nlat++] = now_s() - t0;
+	}
+	return NULL;
+}
+
+/* Loads the accounts, runs THREADS transfer workers, then checks in one
+ * transaction that the total did not move. Returns the failures. */
+static size_t run_transfers(dkv_client_t *c)
+{
+	struct xfer x[THREADS];
+	pthread_t tids[THREADS];
+	double *lat = malloc(sizeof(*lat) * THREADS * TRANSFERS), t0, secs;
+	size_t nlat = 0, attempts = 0, commits = 0, bad = 0;
+	struct xfer check = { .c = c };
+	char k[32];
+
+	if (lat == NULL)
+		return 1;
+	for (int i = 0; i < ACCOUNTS; i++) {
+		account(i, k, sizeof(k));
+		if (put_long(c, NULL, k, ACCOUNT_START) != 0)
+			bad++;
+	}
+	printf("  %d accounts of %d, spread over the shards; %d threads, "
+	       "%d transfers each\n  (read both balances, write both: one "
+	       "transaction, retried on conflicts)\n",
+	       ACCOUNTS, ACCOUNT_START, THREADS, TRANSFERS);
+	t0 = now_s();
+	for (int i = 0; i < THREADS; i++) {
+		x[i] = (struct xfer){ .c = c, .seed = 1234u + (unsigned)i,
+				      .lat = lat + (size_t)i * TRANSFERS };
+		if (pthread_create(&tids[i], NULL, transfer_worker, &x[i]))
+			die("pthread_create", DKV_ERR_NOMEM);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(tids[i], NULL);
+		memmove(lat + nlat, x[i].lat, x[i].nlat * sizeof(*lat));
+		nlat += x[i].nlat;
+		attempts += x[i].attempts;
+		commits += x[i].commits;
+		bad += x[i].bad;
+	}
+	secs = now_s() - t0;
+	print_phase(record("transfer, 8 threads", commits, secs, lat, nlat),
+		    "transfers");
+	printf("  %zu attempts for %zu commits (%.1f%% restarted on "
+	       "conflicts)\n",
+	       attempts, commits,
+	       attempts ? 100.0 * (double)(attempts - commits) /
+				  (double)attempts
+			: 0.0);
+	if (dkv_tx_run(c, 0, sum_body, &check, NULL) < 0) {
+		fprintf(stderr, "  reading the total: %s\n", dkv_last_error());
+		bad++;
+	} else {
+		printf("  total of all accounts, read in one transaction: %ld "
+		       "(loaded %d)\n",
+		       check.sum, ACCOUNTS * ACCOUNT_START);
+		if (check.sum != (long)ACCOUNTS * ACCOUNT_START)
+			bad++;
+	}
+	free(lat);
+	return bad;
 }
 
 /* Runs nthreads jobs of one kind over g_kv[from, to) (puts) or nops random
@@ -805,10 +969,13 @@ int main(int argc, char **argv)
 				first, g_nbin);
 		free(lat);
 	}
+	/* 5. transactions */
+	printf("\n== 5. transactions: transfers between accounts ==\n");
+	bad += run_transfers(c);
 	dkv_disconnect(c);
 
-	/* 5. summary */
-	printf("\n== 5. summary ==\n");
+	/* 6. summary */
+	printf("\n== 6. summary ==\n");
 	printf("  %-20s %8s %10s %10s %10s\n", "phase", "ops", "ops/s",
 	       "p50 (us)", "p99 (us)");
 	for (int i = 0; i < g_nphases; i++) {
