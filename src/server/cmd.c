@@ -464,6 +464,62 @@ static long rss_kb(void)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Whether section `name` (len bytes, from "# Name") was asked for. */
+static int info_wanted(const struct resp_cmd *cmd, const char *name,
+		       size_t len)
+{
+	for (size_t i = 1; i < cmd->argc; i++)
+		if (cmd->argvlen[i] == len &&
+		    strncasecmp(cmd->argv[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* INFO [section ...] as Redis: no argument, "all", "everything" or
+ * "default" give every section; otherwise only those named (case does
+ * not matter), and an unknown name gives nothing. */
+static void info_put_sections(struct resp_buf *b, const struct resp_cmd *cmd,
+			      const char *text, size_t len)
+{
+	char out[16384];
+	size_t olen = 0, pos = 0;
+
+	for (size_t i = 1; i < cmd->argc; i++)
+		if ((cmd->argvlen[i] == 3 &&
+		     strncasecmp(cmd->argv[i], "all", 3) == 0) ||
+		    (cmd->argvlen[i] == 10 &&
+		     strncasecmp(cmd->argv[i], "everything", 10) == 0) ||
+		    (cmd->argvlen[i] == 7 &&
+		     strncasecmp(cmd->argv[i], "default", 7) == 0))
+			goto all;
+	if (cmd->argc < 2)
+		goto all;
+	while (pos < len) {
+		const char *sec = text + pos, *end, *nl;
+		size_t slen;
+
+		/* A section: "# Name\r\n" ... up to the next "\r\n# ". */
+		end = memmem(sec + 1, len - pos - 1, "\r\n# ", 4);
+		slen = end ? (size_t)(end - sec) + 2 : len - pos;
+		nl = memchr(sec, '\r', slen);
+		if (sec[0] == '#' && nl != NULL && nl > sec + 2 &&
+		    info_wanted(cmd, sec + 2, (size_t)(nl - sec - 2)) &&
+		    olen + slen <= sizeof(out)) {
+			memcpy(out + olen, sec, slen);
+			olen += slen;
+		}
+		pos += slen;
+	}
+	/* No blank line after the last section, as Redis. */
+	while (olen >= 2 && out[olen - 2] == '\r' && out[olen - 1] == '\n' &&
+	       (olen < 4 || out[olen - 4] == '\r'))
+		olen -= 2;
+	resp_put_bulk(b, out, olen);
+	return;
+all:
+	resp_put_bulk(b, text, len);
+}
+
 void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 {
 	struct node *n = c->node;
@@ -475,7 +531,6 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	uint32_t shards[1];
 	int len = 0;
 
-	(void)cmd;
 	if (b == NULL)
 		return;
 	dkv_store_stats(n->store, &ss);
@@ -588,5 +643,5 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 			  lat_quantile(&g_lat[i], 0.99),
 			  lat_quantile(&g_lat[i], 0.999));
 #undef P
-	resp_put_bulk(b, text, (size_t)len);
+	info_put_sections(b, cmd, text, (size_t)len);
 }

@@ -151,6 +151,27 @@ class RedisCompat(unittest.TestCase):
                              timeout=30)
         self.assertIn(b"errors: 0, replies: 1000", res.stdout)
 
+    def test_info_sections(self):
+        # INFO <section ...> returns those sections only, as Redis does.
+        def bulk(raw):
+            head, _, rest = raw.partition(b"\r\n")
+            self.assertTrue(head.startswith(b"$"), raw[:40])
+            return rest[:int(head[1:])].decode()
+
+        script = [["INFO", "clients"], ["INFO", "SERVER", "clients"],
+                  ["INFO", "nosuch"], ["INFO", "all"]]
+        for port in (self.redis_port, self.dkv_port):
+            one, two, none, every = [bulk(x) for x in
+                                     raw_session(port, script)]
+            self.assertTrue(one.startswith("# Clients\r\n"), one)
+            self.assertEqual(one.count("# "), 1, one)
+            self.assertFalse(one.endswith("\r\n\r\n"), repr(one[-8:]))
+            self.assertEqual([ln for ln in two.split("\r\n")
+                              if ln.startswith("#")],
+                             ["# Server", "# Clients"])
+            self.assertEqual(none, "")
+            self.assertGreater(every.count("# "), 3)
+
     def test_python_pipeline_matches(self):
         def run(port):
             c = redis.Redis(port=port)
