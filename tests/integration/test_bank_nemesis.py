@@ -49,15 +49,27 @@ def main():
         assert len(owners) == 3, owners
         # From now on the nodes may kill themselves at the fault points.
         os.environ["DKV_TXN_FAULT"] = "submit=0.0005,done=0.0005,seed=%d" % seed
-        for nd in cl.nodes:
-            nd.kill()
-            nd.start()
-
-        stop = time.time() + DURATION
         lock = threading.Lock()
         acked, errors = [], []
         stats = {"reads": 0, "aborts": 0, "unknown": 0, "kills": 0,
                  "restarts": 0}
+
+        def restart(nd):
+            # A node may die again while it recovers (a fault point hit
+            # by its own recovery): try again, a bounded number of times.
+            for _ in range(10):
+                try:
+                    nd.kill()
+                    nd.start()
+                    stats["restarts"] += 1
+                    return
+                except TimeoutError:
+                    continue
+            errors.append("node %d does not come back" % nd.id)
+
+        for nd in cl.nodes:
+            restart(nd)
+        stop = time.time() + DURATION
 
         def client_for(r):
             nd = cl.nodes[r.randrange(3)]
@@ -128,18 +140,16 @@ def main():
             while time.time() < stop:
                 time.sleep(rnd.uniform(2.0, 4.0))
                 for nd in cl.nodes:  # the fault points' victims
-                    if nd.proc is not None and nd.proc.poll() is not None:
+                    if nd.proc is None or nd.proc.poll() is not None:
                         nd.proc = None
-                        nd.start()
-                        stats["restarts"] += 1
+                        restart(nd)
                 if time.time() >= stop:
                     break
                 nd = rnd.choice(cl.nodes)
                 nd.kill()
                 stats["kills"] += 1
                 time.sleep(rnd.uniform(0.2, 1.0))
-                nd.start()
-                stats["restarts"] += 1
+                restart(nd)
 
         ts = ([threading.Thread(target=transfer, args=(i,))
                for i in range(CLIENTS)] +
@@ -153,8 +163,7 @@ def main():
         # Faults off; every node up; the in-doubt transactions resolve.
         os.environ.pop("DKV_TXN_FAULT", None)
         for nd in cl.nodes:
-            nd.kill()
-            nd.start()
+            restart(nd)
         c = cl.nodes[0].client()
 
         def settled():
