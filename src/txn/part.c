@@ -329,9 +329,8 @@ void txn_part_tick(struct txn_part *p, uint64_t now)
 	if (p->failed || !p->recovered)
 		return;
 	tick_waiters(p, now);
-	now_epoch = part_epoch(p);
-	for (x = p->all; x != NULL && !p->failed; x = xn) {
-		xn = x->next;
+	for (x = p->active; x != NULL && !p->failed; x = xn) {
+		xn = x->anext;
 		switch (ptx_state(x)) {
 		case PTX_PREPARING:
 		case PTX_COMMITTED:
@@ -341,12 +340,20 @@ void txn_part_tick(struct txn_part *p, uint64_t now)
 		case PTX_PREPARED:
 			follower_tick(p, x, now);
 			break;
-		case PTX_DONE:
-			if (now_epoch != 0)
-				tick_gc(p, x, now_epoch);
-			break;
 		default:
 			break;
+		}
+	}
+	/* Tombstones past the horizon, once a second (a tombstone lives a
+	 * horizon, 60 s by default: a second more is nothing). */
+	if (now >= p->gc_at_ms && !p->failed) {
+		p->gc_at_ms = now + 1000;
+		now_epoch = part_epoch(p);
+		for (x = p->all; now_epoch != 0 && x != NULL && !p->failed;
+		     x = xn) {
+			xn = x->next;
+			if (ptx_state(x) == PTX_DONE)
+				tick_gc(p, x, now_epoch);
 		}
 	}
 	if (p->gc.n > 0 && !p->gc_busy && !p->failed) {

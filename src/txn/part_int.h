@@ -92,6 +92,8 @@ struct ptx {
 	struct txn_part *part;   /* the part it belongs to */
 	struct ptx *hnext;       /* txid hash chain */
 	struct ptx *next, *prev; /* every ptx of the part */
+	struct ptx *anext, *aprev; /* the part's active list: not DONE */
+	uint8_t in_active;
 	struct dkv_sm sm;
 	uint8_t role;            /* enum ptx_role */
 	uint8_t outcome;         /* 0, TXN_ST_COMMITTED or TXN_ST_ABORTED:
@@ -134,6 +136,11 @@ struct txn_part {
 	size_t nbuckets;
 	size_t ntx;
 	struct ptx *all;
+	/* The ptx not DONE, which each tick visits; the DONE ones (outcome
+	 * tombstones, kept for the horizon: tens of thousands under load)
+	 * are only visited by the collection, once a second. */
+	struct ptx *active;
+	uint64_t gc_at_ms;     /* next tombstone collection */
 	struct pwait *waits;   /* every parked request */
 	size_t nparked;
 	struct txn_batch gc;   /* tombstone deletions in flight */

@@ -81,6 +81,28 @@ static void tab_grow(struct txn_part *p)
 	}
 }
 
+static void active_add(struct txn_part *p, struct ptx *x)
+{
+	x->aprev = NULL;
+	x->anext = p->active;
+	if (p->active != NULL)
+		p->active->aprev = x;
+	p->active = x;
+	x->in_active = 1;
+}
+
+static void active_del(struct txn_part *p, struct ptx *x)
+{
+	if (x->aprev != NULL)
+		x->aprev->anext = x->anext;
+	else
+		p->active = x->anext;
+	if (x->anext != NULL)
+		x->anext->aprev = x->aprev;
+	x->anext = x->aprev = NULL;
+	x->in_active = 0;
+}
+
 struct ptx *ptx_new(struct txn_part *p, const struct dkv_txid *id,
 		    unsigned role, unsigned state)
 {
@@ -101,6 +123,8 @@ struct ptx *ptx_new(struct txn_part *p, const struct dkv_txid *id,
 	if (p->all != NULL)
 		p->all->prev = x;
 	p->all = x;
+	if (state != PTX_DONE)
+		active_add(p, x);
 	p->ntx++;
 	if (p->ntx > p->nbuckets)
 		tab_grow(p);
@@ -138,6 +162,8 @@ void ptx_free(struct txn_part *p, struct ptx *x)
 		p->all = x->next;
 	if (x->next != NULL)
 		x->next->prev = x->prev;
+	if (x->in_active)
+		active_del(p, x);
 	p->ntx--;
 	ptx_shrink(x);
 	txn_batch_free(&x->batch);
@@ -147,6 +173,10 @@ void ptx_free(struct txn_part *p, struct ptx *x)
 void ptx_move(struct ptx *x, unsigned state)
 {
 	dkv_sm_move(&x->sm, state);
+	if (state == PTX_DONE && x->in_active)
+		active_del(x->part, x);
+	else if (state != PTX_DONE && !x->in_active)
+		active_add(x->part, x);
 }
 
 unsigned ptx_state(const struct ptx *x)
