@@ -129,4 +129,10 @@ void dkv_tx_anchor_free(void *priv);
  * DKV_ERR_NOT_FOUND), also recorded as the thread's last error. */
 int dkv_reply_error(const struct resp_reply *r, const char *addr);
 
+/* range.c, shared with tx_range.c: a malloc'ed copy of len bytes (NULL
+ * for none or on failure), and byte-string equality where a NULL b is
+ * the empty string. */
+char *client_memdup_or_null(const void *p, size_t len);
+int client_same_bytes(const char *a, size_t alen, const void *b, size_t blen);
+
 #endif /* DKV_CLIENT_INT_H */

@@ -53,7 +53,7 @@ void dkv_anchor_fini(struct dkv_anchor *a)
 	a->da_priv = NULL;
 }
 
-static char *memdup_or_null(const void *p, size_t len)
+char *client_memdup_or_null(const void *p, size_t len)
 {
 	char *d;
 
@@ -65,7 +65,7 @@ static char *memdup_or_null(const void *p, size_t len)
 	return d;
 }
 
-static int same_bytes(const char *a, size_t alen, const void *b, size_t blen)
+int client_same_bytes(const char *a, size_t alen, const void *b, size_t blen)
 {
 	if (b == NULL)
 		blen = 0;
@@ -94,7 +94,7 @@ static int page_reply(void *arg, const struct resp_reply *r)
 	if (r->elems[0].len == 0) {
 		p->node_eof = 1;
 	} else {
-		p->cursor = memdup_or_null(r->elems[0].str, r->elems[0].len);
+		p->cursor = client_memdup_or_null(r->elems[0].str, r->elems[0].len);
 		if (p->cursor == NULL)
 			return DKV_ERR_NOMEM;
 		p->curlen = r->elems[0].len;
@@ -155,8 +155,8 @@ static int priv_new(dkv_client_t *c, uint64_t flags, const void *start,
 	p->flags = flags;
 	p->slen = start ? slen : 0;
 	p->elen = end ? elen : 0;
-	p->start = memdup_or_null(start, p->slen);
-	p->end = memdup_or_null(end, p->elen);
+	p->start = client_memdup_or_null(start, p->slen);
+	p->end = client_memdup_or_null(end, p->elen);
 	if ((p->slen && !p->start) || (p->elen && !p->end)) {
 		priv_free(p);
 		return DKV_ERR_NOMEM;
@@ -218,8 +218,8 @@ int dkv_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 	if (anchor != NULL && anchor->da_priv != NULL) {
 		p = anchor->da_priv;
 		if (p->flags != flags ||
-		    !same_bytes(p->start, p->slen, start, slen) ||
-		    !same_bytes(p->end, p->elen, end, elen)) {
+		    !client_same_bytes(p->start, p->slen, start, slen) ||
+		    !client_same_bytes(p->end, p->elen, end, elen)) {
 			dkv_set_error("dkv_range: the anchor belongs to another "
 				      "range (start, end or flags differ)");
 			return DKV_ERR_INVAL;

@@ -43,25 +43,6 @@ void dkv_tx_anchor_free(void *priv)
 	free(p);
 }
 
-static char *dup_or_null(const void *s, size_t len)
-{
-	char *d;
-
-	if (s == NULL || len == 0)
-		return NULL;
-	d = malloc(len);
-	if (d != NULL)
-		memcpy(d, s, len);
-	return d;
-}
-
-static int same(const char *a, size_t alen, const void *b, size_t blen)
-{
-	if (b == NULL)
-		blen = 0;
-	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
-}
-
 /* Sets the resume point to key (+ a '\0' byte when ascending: the
  * smallest key after it). */
 static int set_cur(struct tx_rpriv *p, const char *key, size_t klen)
@@ -123,7 +104,7 @@ static int page_add(struct tx_page *pg, const struct txn_item *items,
 		pg->dcap = cap;
 	}
 	free(pg->next);
-	pg->next = dup_or_null(next, nlen);
+	pg->next = client_memdup_or_null(next, nlen);
 	pg->nlen = pg->next != NULL ? nlen : 0;
 	if (nlen > 0 && pg->next == NULL)
 		return DKV_ERR_NOMEM;
@@ -207,8 +188,8 @@ static int priv_new(dkv_client_t *c, struct dkv_tx *tx, uint64_t flags,
 	p->flags = flags;
 	p->slen = start ? slen : 0;
 	p->elen = end ? elen : 0;
-	p->start = dup_or_null(start, p->slen);
-	p->end = dup_or_null(end, p->elen);
+	p->start = client_memdup_or_null(start, p->slen);
+	p->end = client_memdup_or_null(end, p->elen);
 	if ((p->slen && !p->start) || (p->elen && !p->end)) {
 		dkv_tx_anchor_free(p);
 		return DKV_ERR_NOMEM;
@@ -376,8 +357,8 @@ int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		p = anchor->da_priv;
 		if (anchor->da_state != DKV_ANCHOR_TX || p->tx != tx ||
 		    p->restarts != tx->restarts || p->flags != flags ||
-		    !same(p->start, p->slen, start, slen) ||
-		    !same(p->end, p->elen, end, elen)) {
+		    !client_same_bytes(p->start, p->slen, start, slen) ||
+		    !client_same_bytes(p->end, p->elen, end, elen)) {
 			dkv_set_error("dkv_range: the anchor is of another "
 				      "range or transaction (or an earlier "
 				      "run of this one)");

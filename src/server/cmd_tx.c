@@ -55,7 +55,6 @@ struct conn_tx {
 	size_t nq, capq;
 	struct watched *w;
 	size_t nw, capw;
-	int watch_busy; /* WATCH reads in flight */
 };
 
 /* A running EXEC (or MSET, or WATCH's reads). */
@@ -312,12 +311,6 @@ static void exec_reply(struct exec *e, const char *err)
 	else {
 		resp_put_array(b, e->nq);
 		resp_put_raw(b, e->out.data, e->out.len);
-	}
-	if (e->watch_only) {
-		struct conn_tx *m = e->r->conn->mx;
-
-		if (m != NULL)
-			m->watch_busy = 0;
 	}
 	exec_end(e);
 }
@@ -657,13 +650,10 @@ static void exec_step(struct exec *e)
 		if (rc == TXN_PENDING)
 			return; /* get_cb goes on */
 		if (rc == DKV_OK || rc == DKV_ERR_NOT_FOUND) {
+			/* From the write set (watched keys are read before
+			 * any write, so never theirs). */
 			struct got g = { rc, own.p, own.len, 0 };
 
-			if (e->wi < e->nw) {
-				/* A watched key this transaction wrote
-				 * cannot happen: watches come first. */
-				g.epoch = 0;
-			}
 			read_done(e, &g);
 			return; /* read_done continues */
 		}
@@ -855,7 +845,6 @@ void cmd_watch(struct conn *c, const struct resp_cmd *cmd)
 	 * reads reach the owners (whose clocks then pass that epoch), so a
 	 * write made after this WATCH answers has a newer version. The
 	 * reply waits for them. */
-	m->watch_busy = 1;
 	exec_start(c, cmd, CMD_WATCH, NULL, 0, m->w + first, m->nw - first, 1);
 	return;
 nomem:

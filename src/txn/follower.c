@@ -126,17 +126,11 @@ void follower_prepare(struct txn_part *p, const struct txn_msg *msg)
 
 void follower_on_valid(struct txn_part *p, struct ptx *x)
 {
-	uint64_t e = part_epoch(p);
+	unsigned why = ptx_propose(p, x);
 	int rc;
 
-	if (e == 0) {
-		x->reason = TXN_R_IO;
-		follower_on_refuse(p, x);
-		return;
-	}
-	x->proposed = e;
-	if (ptx_place(p, x) != 0) {
-		x->reason = TXN_R_BUSY;
+	if (why != TXN_R_NONE) {
+		x->reason = (uint8_t)why;
 		follower_on_refuse(p, x);
 		return;
 	}

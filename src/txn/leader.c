@@ -256,17 +256,12 @@ nomem:
 /* Validation passed (COMMIT1 or the leader's own part). */
 void leader_on_valid(struct txn_part *p, struct ptx *x)
 {
-	uint64_t e = part_epoch(p);
+	unsigned why = ptx_propose(p, x);
+	uint64_t e = x->proposed;
 	int rc;
 
-	if (e == 0) {
-		x->reason = TXN_R_IO;
-		leader_on_refuse(p, x);
-		return;
-	}
-	x->proposed = e;
-	if (ptx_place(p, x) != 0) {
-		x->reason = TXN_R_BUSY;
+	if (why != TXN_R_NONE) {
+		x->reason = (uint8_t)why;
 		leader_on_refuse(p, x);
 		return;
 	}

@@ -401,6 +401,8 @@ int txn_part_locked(const struct txn_part *p, const char *key, size_t klen,
 {
 	const struct txn_intent *in;
 
+	if (p->ix.nkeys == 0 && p->ix.nranges == 0)
+		return 0; /* the common case, on every plain GET and SET */
 	for (in = txn_ii_find(&p->ix, key, klen); in != NULL;
 	     in = in->next_on_key)
 		if (kind == TXN_LOCK_WRITE || in->kind == TXN_REC_I_PUT ||

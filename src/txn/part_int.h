@@ -209,6 +209,10 @@ void ptx_run_validation(struct txn_part *p, struct ptx *x);
 /* Places intents (writes; read locks and range locks unless COMMIT1).
  * 0 or NOMEM (nothing placed). */
 int ptx_place(struct txn_part *p, struct ptx *x);
+/* After a passed validation: proposes this shard's epoch (x->proposed)
+ * and places x's intents. TXN_R_NONE, or why to refuse (IO: no epoch,
+ * BUSY: no memory for the intents). */
+unsigned ptx_propose(struct txn_part *p, struct ptx *x);
 /* Removes x's intents and locks and wakes whoever waited on them. */
 void ptx_release(struct txn_part *p, struct ptx *x);
 /* Adds x's intent records (put = 1) or their deletion (put = 0) to b. */

@@ -492,3 +492,13 @@ int ptx_done_record(struct ptx *x, struct txn_batch *b)
 	return txn_batch_add(b, TXN_BOP_PUT_PLAIN, key, sizeof(key), val,
 			     sizeof(val), 0);
 }
+
+unsigned ptx_propose(struct txn_part *p, struct ptx *x)
+{
+	uint64_t e = part_epoch(p);
+
+	if (e == 0)
+		return TXN_R_IO;
+	x->proposed = e;
+	return ptx_place(p, x) != 0 ? TXN_R_BUSY : TXN_R_NONE;
+}
