@@ -342,21 +342,30 @@ done
 # --- cluster create on hand-started nodes, range sharding -----------------------------
 cports=()
 for i in 1 2; do
+	# A port free when picked may be taken by another test's process
+	# before this node binds it: then the node exits, and another port
+	# is tried. The node is up once its log says it serves (10 s).
 	for _ in 1 2 3 4 5; do
 		p=$((20000 + RANDOM % 20000))
-		port_free $p && break
+		port_free $p || continue
+		mkdir -p "$tmp/c$i"
+		"$DKVD" --node-id $i --node-listen 127.0.0.1:$p \
+			--node-dir "$tmp/c$i" --store-durability none \
+			>"$tmp/c$i.log" 2>&1 &
+		pid=$!
+		for _ in $(seq 100); do
+			grep -q "serving on 127.0.0.1:$p" "$tmp/c$i.log" && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.1
+		done
+		if grep -q "serving on 127.0.0.1:$p" "$tmp/c$i.log"; then
+			extra_pids+=($pid)
+			break
+		fi
+		kill $pid 2>/dev/null
+		wait $pid 2>/dev/null
 	done
 	cports+=("$p")
-	mkdir -p "$tmp/c$i"
-	"$DKVD" --node-id $i --node-listen 127.0.0.1:$p --node-dir "$tmp/c$i" \
-		--store-durability none >"$tmp/c$i.log" 2>&1 &
-	extra_pids+=($!)
-done
-for p in "${cports[@]}"; do # until each accepts connections (10 s)
-	for _ in $(seq 100); do
-		port_free "$p" || break
-		sleep 0.1
-	done
 done
 export DKV_ADDR=127.0.0.1:${cports[0]}
 expect_rc 3 cluster create --node 1=127.0.0.1:${cports[0]} --node 2=127.0.0.1:1 \
