@@ -43,7 +43,8 @@ extern "C" {
 	X(OVERFLOW, -21, "value or counter would overflow")                    \
 	X(NOSPACE, -22, "out of space")                                        \
 	X(INTERNAL, -23, "internal error")                                     \
-	X(WRITE_TOO_OLD, -24, "write epoch below the key's newest version")
+	X(WRITE_TOO_OLD, -24, "write epoch below the key's newest version")   \
+	X(READ_ONLY, -25, "read-only: a snapshot or past epoch cannot be written")
 
 enum dkv_err {
 	DKV_OK = 0,

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "server/conn.h"
+#include "server/gc.h"
 #include "server/node.h"
 #include "server/txn_node.h"
 
@@ -624,6 +625,24 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	  (unsigned long long)n->rcache.hits,
 	  (unsigned long long)n->rcache.misses,
 	  (unsigned long long)n->rcache.evictions);
+	{
+		struct gc_info gi;
+
+		gc_info(n, &gi);
+		P("# GC\r\ngc_retention_ms:%llu\r\ngc_interval_ms:%llu\r\n"
+		  "gc_running:%d\r\ngc_passes:%llu\r\n"
+		  "gc_failed_passes:%llu\r\ngc_last_pass_ms:%llu\r\n"
+		  "gc_watermark_min:%llu\r\ngc_watermark_max:%llu\r\n"
+		  "gc_pinned_by_snapshot:%d\r\ndisk_bytes:%llu\r\n\r\n",
+		  (unsigned long long)gi.retention_ms,
+		  (unsigned long long)gi.interval_ms, gi.running,
+		  (unsigned long long)gi.passes,
+		  (unsigned long long)gi.failed_passes,
+		  (unsigned long long)gi.last_pass_ms,
+		  (unsigned long long)gi.watermark_min,
+		  (unsigned long long)gi.watermark_max,
+		  gi.pinned_by_snapshot, (unsigned long long)gi.disk_bytes);
+	}
 	P("# Commandstats\r\n");
 	for (int i = 0; i < CMD_COUNT; i++)
 		if (g_calls[i])

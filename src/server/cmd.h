@@ -55,13 +55,17 @@ struct node;
 	X(DKV_SETMAP, "dkv.setmap", 2, CMD_ADMIN, 0, 0, 0, cmd_dkv_setmap)     \
 	X(DKV_EPOCH, "dkv.epoch", 1, CMD_FAST, 0, 0, 0, cmd_dkv_epoch)         \
 	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)     \
+	X(DKV_GC, "dkv.gc", -1, CMD_ADMIN, 0, 0, 0, cmd_dkv_gc)               \
 	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)                   \
 	X(MULTI, "multi", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_multi)        \
 	X(EXEC, "exec", 1, CMD_TXCTL | CMD_BARRIER, 0, 0, 0, cmd_exec)        \
 	X(DISCARD, "discard", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_discard)  \
 	X(WATCH, "watch", -2, CMD_TXCTL | CMD_BARRIER, 1, -1, 1, cmd_watch)   \
 	X(UNWATCH, "unwatch", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_unwatch)  \
-	X(MSET, "mset", -3, CMD_WRITE | CMD_BARRIER, 1, -1, 2, cmd_mset)
+	X(MSET, "mset", -3, CMD_WRITE | CMD_BARRIER, 1, -1, 2, cmd_mset)      \
+	X(DKV_SNAPSHOT, "dkv.snapshot", -2, CMD_ADMIN, 0, 0, 0, cmd_dkv_snapshot) \
+	X(DKV_SNAPX, "dkv.snapx", -2, CMD_ADMIN, 0, 0, 0, cmd_dkv_snapx)     \
+	X(DKV_AT, "dkv.at", -4, CMD_READ | CMD_BARRIER, 0, 0, 0, cmd_dkv_at)
 
 enum cmd_id {
 #define CMD_ENUM_(id, name, arity, flags, fk, lk, st, fn) CMD_##id,

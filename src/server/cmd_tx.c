@@ -32,8 +32,12 @@
 #include "server/req.h"
 #include "server/txn_node.h"
 #include "txn/coord.h"
+#include "server/snap_node.h"
+#include "hlc/hlc.h"
+#include <stdio.h>
 
 #define EXEC_MAX_ATTEMPTS 100
+#define AT_MAX_ATTEMPTS 5
 
 struct qcmd { /* a queued command: owned copies of its arguments */
 	enum cmd_id id;
@@ -68,6 +72,8 @@ struct exec {
 	size_t nw;
 	int watch_only;          /* WATCH: record epochs, reply +OK */
 	int mset;                /* reply +OK instead of an array */
+	uint64_t at;             /* DKV.AT: a read-only transaction at this
+				    epoch; the reply is the one command's */
 	size_t wi, pc, ki;       /* watch, command and key cursors */
 	int64_t acc;             /* counts (DEL, EXISTS) */
 	struct resp_buf out;     /* replies of the commands done */
@@ -308,6 +314,8 @@ static void exec_reply(struct exec *e, const char *err)
 		resp_put_errorf(b, "%s", err);
 	else if (e->watch_only || e->mset)
 		resp_put_ok(b);
+	else if (e->at != 0)
+		resp_put_raw(b, e->out.data, e->out.len);
 	else {
 		resp_put_array(b, e->nq);
 		resp_put_raw(b, e->out.data, e->out.len);
@@ -318,6 +326,11 @@ static void exec_reply(struct exec *e, const char *err)
 /* Runs the body again in a restarted transaction. */
 static void exec_restart(struct exec *e)
 {
+	if (e->at != 0 && e->attempts + 1 >= AT_MAX_ATTEMPTS) {
+		exec_reply(e, "TRYAGAIN the read at that epoch met transactions "
+			      "still in doubt, try again");
+		return;
+	}
 	if (++e->attempts >= EXEC_MAX_ATTEMPTS ||
 	    txn_restart(e->tx) != DKV_OK) {
 		exec_reply(e, "ERR transaction aborted: too many conflicts, "
@@ -543,6 +556,11 @@ static void read_done(struct exec *e, const struct got *g)
 		exec_restart(e);
 		return;
 	}
+	if (g->rc != DKV_OK && g->rc != DKV_ERR_NOT_FOUND && e->at != 0) {
+		cmd_put_err(&e->r->slot->buf, g->rc);
+		exec_end(e);
+		return;
+	}
 	if (g->rc != DKV_OK && g->rc != DKV_ERR_NOT_FOUND) {
 		exec_reply(e, g->rc == DKV_ERR_TIMEOUT
 				      ? "ERR transaction read timed out"
@@ -691,7 +709,8 @@ static void exec_step(struct exec *e)
  * of c. Takes q and w. */
 static void exec_start(struct conn *c, const struct resp_cmd *cmd,
 		       enum cmd_id id, struct qcmd *q, size_t nq,
-		       struct watched *w, size_t nw, int watch_only)
+		       struct watched *w, size_t nw, int watch_only,
+		       uint64_t at)
 {
 	struct exec *e = calloc(1, sizeof(*e));
 	struct resp_buf *b;
@@ -706,6 +725,7 @@ static void exec_start(struct conn *c, const struct resp_cmd *cmd,
 	e->nw = nw;
 	e->watch_only = watch_only;
 	e->mset = id == CMD_MSET;
+	e->at = at;
 	q = NULL;
 	w = NULL;
 	resp_buf_init(&e->out, 0);
@@ -719,7 +739,8 @@ static void exec_start(struct conn *c, const struct resp_cmd *cmd,
 		goto nomem;
 	}
 	c->txn_inflight++;
-	rc = txn_node_open(c->node, &e->tx);
+	rc = at != 0 ? txn_node_open_at(c->node, at, &e->tx)
+		     : txn_node_open(c->node, &e->tx);
 	if (rc != DKV_OK) {
 		exec_reply(e, dkv_strerror(rc));
 		return;
@@ -776,7 +797,7 @@ void cmd_exec(struct conn *c, const struct resp_cmd *cmd)
 	m->w = NULL;
 	m->nw = m->capw = 0;
 	m->in_multi = 0;
-	exec_start(c, cmd, CMD_EXEC, q, nq, w, nw, 0);
+	exec_start(c, cmd, CMD_EXEC, q, nq, w, nw, 0, 0);
 }
 
 void cmd_mset(struct conn *c, const struct resp_cmd *cmd)
@@ -801,7 +822,7 @@ void cmd_mset(struct conn *c, const struct resp_cmd *cmd)
 			cmd_put_err(b, DKV_ERR_NOMEM);
 		return;
 	}
-	exec_start(c, cmd, CMD_MSET, q, 1, NULL, 0, 0);
+	exec_start(c, cmd, CMD_MSET, q, 1, NULL, 0, 0, 0);
 }
 
 void cmd_watch(struct conn *c, const struct resp_cmd *cmd)
@@ -845,10 +866,155 @@ void cmd_watch(struct conn *c, const struct resp_cmd *cmd)
 	 * reads reach the owners (whose clocks then pass that epoch), so a
 	 * write made after this WATCH answers has a newer version. The
 	 * reply waits for them. */
-	exec_start(c, cmd, CMD_WATCH, NULL, 0, m->w + first, m->nw - first, 1);
+	exec_start(c, cmd, CMD_WATCH, NULL, 0, m->w + first, m->nw - first, 1,
+		   0);
 	return;
 nomem:
 	b = conn_reply_buf(c);
 	if (b)
 		cmd_put_err(b, DKV_ERR_NOMEM);
+}
+
+/* --- DKV.AT ------------------------------------------------------------------ */
+
+static int parse_epoch(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 20)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+static int sub_is(const struct resp_cmd *cmd, const char *s)
+{
+	return cmd->argvlen[2] == strlen(s) &&
+	       strncasecmp(cmd->argv[2], s, cmd->argvlen[2]) == 0;
+}
+
+/*
+ * DKV.AT <snapshot name | epoch> <GET|MGET|EXISTS|DKV.RANGE> args...
+ * (docs/snap.md, "Reading at a snapshot"): one read command at a fixed
+ * epoch. GET, MGET and EXISTS run as a read-only transaction at that
+ * epoch on the node's coordinator (intents at or below it are resolved
+ * first); DKV.RANGE runs as DKV.RANGE ... EPOCH <epoch>.
+ */
+void cmd_dkv_at(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct node *n = c->node;
+	struct resp_buf *b;
+	struct qcmd *q;
+	uint64_t at = 0, now = 0;
+	enum cmd_id id;
+
+	if (!parse_epoch(cmd->argv[1], cmd->argvlen[1], &at) &&
+	    snap_node_lookup(n, cmd->argv[1], cmd->argvlen[1], &at) != DKV_OK) {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR no such snapshot '%.*s'",
+					(int)(cmd->argvlen[1] > 128
+						      ? 128
+						      : cmd->argvlen[1]),
+					cmd->argv[1]);
+		return;
+	}
+	if (at == 0 || at == DKV_EPOCH_MAX) {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR invalid epoch");
+		return;
+	}
+	if (dkv_hlc_now(n->hlc, &now) == DKV_OK &&
+	    at > now && at - now > dkv_hlc_max_offset(n->hlc)) {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR epoch is ahead of the cluster's "
+					   "clock");
+		return;
+	}
+	if (sub_is(cmd, "dkv.range")) {
+		const char **argv = NULL;
+		size_t *argvlen = NULL;
+		char num[24];
+		struct resp_cmd sub;
+
+		for (size_t i = 3; i < cmd->argc; i++) {
+			if (cmd->argvlen[i] == 5 &&
+			    strncasecmp(cmd->argv[i], "epoch", 5) == 0) {
+				b = conn_reply_buf(c);
+				if (b)
+					resp_put_errorf(b, "ERR DKV.AT gives "
+							   "DKV.RANGE its epoch");
+				return;
+			}
+		}
+		argv = malloc((cmd->argc) * sizeof(*argv));
+		argvlen = malloc((cmd->argc) * sizeof(*argvlen));
+		if (argv == NULL || argvlen == NULL) {
+			free(argv);
+			free(argvlen);
+			b = conn_reply_buf(c);
+			if (b)
+				cmd_put_err(b, DKV_ERR_NOMEM);
+			return;
+		}
+		for (size_t i = 2; i < cmd->argc; i++) {
+			argv[i - 2] = cmd->argv[i];
+			argvlen[i - 2] = cmd->argvlen[i];
+		}
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)at);
+		argv[cmd->argc - 2] = "EPOCH";
+		argvlen[cmd->argc - 2] = 5;
+		argv[cmd->argc - 1] = num;
+		argvlen[cmd->argc - 1] = strlen(num);
+		memset(&sub, 0, sizeof(sub));
+		sub.argc = cmd->argc;
+		sub.argv = argv;
+		sub.argvlen = argvlen;
+		if (sub.argc < 3) {
+			b = conn_reply_buf(c);
+			if (b)
+				resp_put_errorf(b, "ERR wrong number of "
+						   "arguments for 'dkv.range' "
+						   "command");
+		} else {
+			cmd_dkv_range(c, &sub);
+		}
+		free(argv);
+		free(argvlen);
+		return;
+	}
+	if (sub_is(cmd, "get") && cmd->argc == 4)
+		id = CMD_GET;
+	else if (sub_is(cmd, "mget"))
+		id = CMD_MGET;
+	else if (sub_is(cmd, "exists"))
+		id = CMD_EXISTS;
+	else {
+		b = conn_reply_buf(c);
+		if (b)
+			resp_put_errorf(b, "ERR DKV.AT runs only GET key, MGET "
+					   "key..., EXISTS key... and "
+					   "DKV.RANGE");
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL ||
+	    qcmd_copy(q, id, cmd->argc - 2, cmd->argv + 2, cmd->argvlen + 2) !=
+		    DKV_OK) {
+		free(q);
+		b = conn_reply_buf(c);
+		if (b)
+			cmd_put_err(b, DKV_ERR_NOMEM);
+		return;
+	}
+	exec_start(c, cmd, CMD_DKV_AT, q, 1, NULL, 0, 0, at);
 }

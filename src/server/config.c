@@ -287,6 +287,13 @@ int dkv_config_validate(struct dkv_config *cfg, char *err, size_t errlen)
 		     "server.workers 1..1024; store sizes at least 1 MiB");
 		return DKV_ERR_INVAL;
 	}
+	if (cfg->gc_retention_ms < 1000 ||
+	    (cfg->gc_interval_ms != 0 && cfg->gc_interval_ms < 100)) {
+		errf(err, errlen,
+		     "gc: retention_ms at least 1000; interval_ms 0 (off) or "
+		     "at least 100");
+		return DKV_ERR_INVAL;
+	}
 	return DKV_OK;
 }
 

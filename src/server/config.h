@@ -44,6 +44,10 @@
 	  "peers whose clocks run further ahead are refused")                  \
 	X(server, workers, U32, workers, "8",                                  \
 	  "threads for storage work that may block")                           \
+	X(gc, retention_ms, U32, gc_retention_ms, "600000",                    \
+	  "history kept readable, in ms (at least 1000)")                      \
+	X(gc, interval_ms, U32, gc_interval_ms, "10000",                       \
+	  "background GC period in ms (at least 100; 0 = off)")                \
 	X(log, level, STR, log_level, "warn", "error | warn | info | debug")
 
 enum dkv_config_dur { DKV_CONFIG_FSYNC, DKV_CONFIG_GROUP, DKV_CONFIG_NONE };

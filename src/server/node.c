@@ -10,8 +10,10 @@
 #include "common/log.h"
 #include "server/cmd.h"
 #include "server/conn.h"
+#include "server/gc.h"
 #include "server/peer.h"
 #include "server/txn_node.h"
+#include "server/snap_node.h"
 #include "server/req.h"
 
 #define META_MAP "cluster.map"
@@ -233,7 +235,9 @@ static void drain_check(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)&n->clock_timer, NULL);
+	gc_stop(n); /* a running pass ends before the loop does */
 	txn_node_stop(n); /* nothing of it in flight now (inflight 0) */
+	snap_node_stop(n);
 	peers_close(n);
 	dkv_sm_move(&n->sm, NODE_STOPPED);
 	uv_close((uv_handle_t *)&n->done_async, NULL);
@@ -296,6 +300,15 @@ static int listen_on(struct node *n, char *err, size_t errlen)
 	return DKV_OK;
 }
 
+/* The store's GC pin hook: the oldest live snapshot (docs/snap.md). */
+static uint64_t node_oldest_pin(void *ctx, uint32_t shard)
+{
+	const struct node *n = ctx;
+
+	(void)shard;
+	return __atomic_load_n(&n->snap_pin, __ATOMIC_ACQUIRE);
+}
+
 int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	       size_t errlen)
 {
@@ -322,6 +335,9 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	so.write_buffer_bytes = (size_t)cfg->write_buffer_mb << 20;
 	so.max_key = cfg->max_key;
 	so.max_value = cfg->max_value;
+	n->snap_pin = DKV_EPOCH_MAX;
+	so.oldest_pin = node_oldest_pin;
+	so.pin_ctx = n;
 	rc = dkv_store_open(&so, &n->store);
 	if (rc != DKV_OK) {
 		snprintf(err, errlen, "store %s: %s", cfg->dir,
@@ -415,10 +431,24 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 			nanosleep(&ts, NULL);
 		}
 	}
-	rc = txn_node_start(n);
+	rc = snap_node_start(n);
+	if (rc != DKV_OK)
+		snprintf(err, errlen, "snapshot catalog: %s", dkv_strerror(rc));
+	else
+		rc = txn_node_start(n);
 	if (rc != DKV_OK) {
-		snprintf(err, errlen, "transactions: %s", dkv_strerror(rc));
+		if (n->snap != NULL)
+			snprintf(err, errlen, "transactions: %s",
+				 dkv_strerror(rc));
 		/* The handles are up: stop as a drain would. */
+		dkv_sm_move(&n->sm, NODE_SERVING);
+		node_stop(n);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		return rc;
+	}
+	rc = gc_start(n);
+	if (rc != DKV_OK) {
+		snprintf(err, errlen, "gc: %s", dkv_strerror(rc));
 		dkv_sm_move(&n->sm, NODE_SERVING);
 		node_stop(n);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
@@ -450,6 +480,8 @@ void node_close(struct node *n)
 {
 	dkv_committer_destroy(n->committer);
 	txn_node_free(n);
+	gc_free(n);
+	snap_node_free(n);
 	rcache_free(&n->rcache);
 	uv_loop_close(&n->loop);
 	dkv_map_destroy(n->map);

@@ -28,8 +28,10 @@
 #include "server/config.h"
 #include "server/rcache.h"
 
+struct gc;
 struct txn_node;
 struct txn_sub;
+struct snap_node;
 #include "shard/map.h"
 #include "store/store.h"
 
@@ -68,6 +70,12 @@ struct node {
 	struct dkv_map *map;     /* NULL until the cluster is created */
 	struct rcache rcache;    /* newest values, loop thread only */
 	struct txn_node *txn;    /* the transaction layer (txn_node.h) */
+	struct gc *gc;           /* background history GC (gc.h) */
+	struct snap_node *snap;  /* the snapshot manager (snap_node.h) */
+	/* The oldest live snapshot's epoch, DKV_EPOCH_MAX if none: GC never
+	 * raises a watermark above it. Written on the loop thread, read
+	 * anywhere, with __atomic_load_n/__atomic_store_n. */
+	uint64_t snap_pin;
 	struct txn_sub *txn_done_head, *txn_done_tail; /* under done_lock */
 	struct resp_limits limits;
 

@@ -1,6 +1,7 @@
 /* peer.c - see peer.h. */
 #define _GNU_SOURCE
 #include "server/peer.h"
+#include "server/snap_node.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,7 @@ static void on_connect(uv_connect_t *req, int status)
 			p->tail = f;
 	}
 	peer_flush(p);
+	snap_node_peer_up(p->node, p->id); /* the leader ships its catalog */
 }
 
 static void peer_connect(struct peer *p)

@@ -317,6 +317,19 @@ static int io_submit(void *ctx, const struct txn_batch *b, txn_done_fn done,
 	return DKV_OK;
 }
 
+size_t txn_node_pending_at(struct node *n, uint64_t epoch)
+{
+	struct txn_node *tn = n->txn;
+	size_t sum = 0;
+
+	if (tn == NULL)
+		return 0;
+	for (size_t i = 0; i < tn->nparts; i++)
+		if (tn->parts[i] != NULL)
+			sum += txn_part_pending_at(tn->parts[i], epoch);
+	return sum;
+}
+
 struct txn_sub *txn_sub_next(const struct txn_sub *s)
 {
 	return s->next_done;
@@ -861,6 +874,13 @@ int txn_node_open(struct node *n, struct txn_tx **out)
 	if (n->txn == NULL || n->txn->coord == NULL || n->map == NULL)
 		return DKV_ERR_STATE;
 	return txn_open(n->txn->coord, out);
+}
+
+int txn_node_open_at(struct node *n, uint64_t epoch, struct txn_tx **out)
+{
+	if (n->txn == NULL || n->txn->coord == NULL || n->map == NULL)
+		return DKV_ERR_STATE;
+	return txn_open_at(n->txn->coord, epoch, out);
 }
 
 int txn_node_start(struct node *n)

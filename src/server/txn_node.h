@@ -61,6 +61,8 @@ void txn_node_map_changed(struct node *n);
  * *out is the caller's until txn_close(). Its callbacks run on the loop. */
 struct txn_tx;
 int txn_node_open(struct node *n, struct txn_tx **out);
+/* The same, read-only at a fixed epoch (txn_open_at): DKV.AT. */
+int txn_node_open_at(struct node *n, uint64_t epoch, struct txn_tx **out);
 
 /* DKV.TXN: a message from a client coordinator or another node. */
 void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd);
@@ -81,6 +83,10 @@ void txn_node_busy_del(struct node *n, uint32_t shard, const char *key,
  * with timed_out = 1 after TXN_NODE_PLAIN_WAIT_MS. */
 typedef void (*txn_node_retry_fn)(struct req *r, int timed_out);
 int txn_node_park(struct node *n, struct req *r, txn_node_retry_fn retry);
+
+/* The snapshot fence: transactions of this node's shards that may still
+ * write versions at or below epoch (txn_part_pending_at, summed). */
+size_t txn_node_pending_at(struct node *n, uint64_t epoch);
 
 /* A durable batch of the layer completed (committer -> loop queue). */
 struct txn_sub;

@@ -31,6 +31,10 @@
  *                                  the record (its ceiling is unknown).
  *   "\1" + user key            ->  user metadata (dkv_batch_put_meta)
  *   The leading byte keeps the store's records apart from metadata.
+ *   dkvd's metadata keys: "cluster.map" (the map's JSON), "hlc.bound"
+ *   (le64 clock bound), "snapcat" (the snapshot catalog:
+ *   "DKVSNAP1" | le64 version | le32 n | n x (u8 name length | name |
+ *   le64 epoch | le64 created Unix ms), src/snap/catalog.c).
  *   The watermark is kept here, written before RocksDB's own
  *   full_history_ts_low is raised and re-applied at open: RocksDB 7.8
  *   asserts when asked for a ts_low that was never set, so dkv never asks.

@@ -277,6 +277,28 @@ int txn_open(struct txn_coord *c, struct txn_tx **out)
 	return 0;
 }
 
+int txn_open_at(struct txn_coord *c, uint64_t epoch, struct txn_tx **out)
+{
+	struct txn_tx *tx = NULL;
+	int rc;
+
+	if (epoch == 0 || epoch == DKV_EPOCH_MAX)
+		return DKV_ERR_INVAL;
+	rc = txn_open(c, &tx);
+	if (rc != 0)
+		return rc;
+	tx->ts = epoch;
+	tx->tu = epoch;
+	tx->fixed = 1;
+	*out = tx;
+	return 0;
+}
+
+int txn_tx_fixed(const struct txn_tx *tx)
+{
+	return tx->fixed;
+}
+
 void txn_close(struct txn_tx *tx)
 {
 	if (tx == NULL)
@@ -309,12 +331,16 @@ int txn_restart(struct txn_tx *tx)
 	if (coord_state(tx) == CT_COMMITTING || coord_state(tx) == CT_ASKING ||
 	    coord_state(tx) == CT_COMMITTED)
 		return DKV_ERR_STATE;
-	coord_merge(c, tx->restart_epoch);
-	rc = dkv_hlc_now(c->io.hlc, &e);
-	if (rc != 0)
-		return rc;
-	if (e < tx->restart_epoch)
-		e = tx->restart_epoch; /* its clock refused it: read above it */
+	if (tx->fixed) {
+		e = tx->ts; /* a snapshot read stays at its epoch */
+	} else {
+		coord_merge(c, tx->restart_epoch);
+		rc = dkv_hlc_now(c->io.hlc, &e);
+		if (rc != 0)
+			return rc;
+		if (e < tx->restart_epoch)
+			e = tx->restart_epoch; /* its clock refused it */
+	}
 	tab_del(c, tx);
 	do
 		tx->id.lo = c->io.rand64(c->io.ctx);
@@ -368,7 +394,7 @@ int txn_put(struct txn_tx *tx, const char *key, size_t klen, const char *val,
 	    size_t vlen)
 {
 	struct txn_coord *c = tx->c;
-	int rc = coord_writable(tx);
+	int rc = tx->fixed ? DKV_ERR_READ_ONLY : coord_writable(tx);
 
 	if (rc == 0)
 		rc = coord_check_key(tx, klen);
@@ -383,7 +409,7 @@ int txn_put(struct txn_tx *tx, const char *key, size_t klen, const char *val,
 int txn_del(struct txn_tx *tx, const char *key, size_t klen)
 {
 	struct txn_coord *c = tx->c;
-	int rc = coord_writable(tx);
+	int rc = tx->fixed ? DKV_ERR_READ_ONLY : coord_writable(tx);
 
 	if (rc == 0)
 		rc = coord_check_key(tx, klen);

@@ -66,6 +66,15 @@ const struct txn_coord_stats *txn_coord_stats(const struct txn_coord *c);
 /* Opens a transaction at ts = HLC now. *out is the caller's until
  * txn_close(). DKV_ERR_NOMEM, or the HLC's error. */
 int txn_open(struct txn_coord *c, struct txn_tx **out);
+/* Opens a read-only transaction at a fixed epoch (a snapshot's, or any
+ * epoch above the history watermark): reads see exactly the state at
+ * epoch, without uncertainty (tu = ts); txn_put and txn_del are
+ * DKV_ERR_READ_ONLY; txn_restart keeps the epoch. The epoch is not merged
+ * into the coordinator's clock. DKV_ERR_INVAL for 0 or DKV_EPOCH_MAX,
+ * DKV_ERR_NOMEM. */
+int txn_open_at(struct txn_coord *c, uint64_t epoch, struct txn_tx **out);
+/* 1 for a transaction of txn_open_at. */
+int txn_tx_fixed(const struct txn_tx *tx);
 /* Frees it; pending callbacks never run. Closing a committing transaction
  * abandons it: the leader goes on alone. */
 void txn_close(struct txn_tx *tx);

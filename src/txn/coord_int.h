@@ -44,6 +44,7 @@ struct txn_tx {
 	struct dkv_txid id;
 	struct dkv_sm sm;
 	uint64_t ts, tu;
+	int fixed; /* txn_open_at: read-only, ts never moves */
 	uint64_t restart_epoch; /* the highest epoch a RESTART named */
 	uint64_t sent, tc;
 	uint32_t leader; /* where the commit went */

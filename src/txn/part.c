@@ -389,6 +389,24 @@ void txn_part_info(const struct txn_part *p, struct txn_part_info *out)
 	}
 }
 
+size_t txn_part_pending_at(const struct txn_part *p, uint64_t epoch)
+{
+	const struct ptx *x;
+	size_t n = 0;
+
+	for (x = p->active; x != NULL; x = x->anext) {
+		unsigned s = ptx_state(x);
+
+		if (s != PTX_PREPARING_W && s != PTX_PREPARING &&
+		    s != PTX_PREPARED && s != PTX_COMMITTING_W)
+			continue;
+		if ((x->proposed != 0 && x->proposed <= epoch) ||
+		    (x->tc != 0 && x->tc <= epoch))
+			n++;
+	}
+	return n;
+}
+
 const struct txn_part_stats *txn_part_stats(const struct txn_part *p)
 {
 	return &p->stats;

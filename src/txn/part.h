@@ -85,6 +85,12 @@ int txn_part_locked(const struct txn_part *p, const char *key, size_t klen,
 int txn_part_locked_range(const struct txn_part *p, const char *start,
 			  size_t slen, const char *end, size_t elen);
 
+/* The snapshot fence (docs/snap.md): how many of this shard's
+ * transactions may still write versions at or below epoch (prepared or
+ * committing with a proposed or commit epoch <= epoch, not yet durable
+ * here). Once the clock is past epoch, this only goes down. */
+size_t txn_part_pending_at(const struct txn_part *p, uint64_t epoch);
+
 struct txn_part_info {
 	uint64_t intents;      /* intents and read locks held */
 	uint64_t range_locks;

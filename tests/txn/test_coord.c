@@ -379,6 +379,39 @@ static void test_read_resend_and_timeout(void **state)
 	txn_close(tx);
 }
 
+/* A read-only transaction at a fixed epoch (snapshot reads): no
+ * uncertainty, no writes, and a restart keeps the epoch. */
+static void test_open_at(void **state)
+{
+	struct txn_tx *tx;
+	struct txn_bytes out;
+	struct res r = { 0 };
+	uint64_t e = 123456789;
+
+	(void)state;
+	assert_int_equal(txn_open_at(C, 0, &tx), DKV_ERR_INVAL);
+	assert_int_equal(txn_open_at(C, UINT64_MAX, &tx), DKV_ERR_INVAL);
+	assert_int_equal(txn_open_at(C, e, &tx), 0);
+	assert_true(txn_tx_fixed(tx));
+	assert_int_equal(txn_tx_ts(tx), e);
+	assert_int_equal(txn_put(tx, "1/w", 3, "v", 1), DKV_ERR_READ_ONLY);
+	assert_int_equal(txn_del(tx, "1/w", 3), DKV_ERR_READ_ONLY);
+	assert_int_equal(txn_get(tx, "2/k", 3, &out, get_cb, &r), TXN_PENDING);
+	assert_int_equal(F.out[F.nout - 1].u.read.ts, e);
+	assert_int_equal(F.out[F.nout - 1].u.read.tu, e);
+	answer_read(DKV_ERR_TX_RESTART, NULL, 0);
+	assert_int_equal(txn_restart(tx), 0);
+	assert_int_equal(txn_tx_ts(tx), e);
+	assert_int_equal(txn_get(tx, "2/k", 3, &out, get_cb, &r), TXN_PENDING);
+	assert_int_equal(F.out[F.nout - 1].u.read.ts, e);
+	answer_read(0, "old", e - 5);
+	assert_int_equal(r.rc, 0);
+	assert_memory_equal(r.val, "old", 3);
+	assert_int_equal(txn_commit(tx, commit_cb, &r), 0); /* read-only */
+	fake_clear(&F);
+	txn_close(tx);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -389,6 +422,7 @@ int main(void)
 		T(test_restart),
 		T(test_lost_answer_and_deadline),
 		T(test_read_resend_and_timeout),
+		T(test_open_at),
 	};
 #undef T
 
