@@ -68,7 +68,7 @@
  *   libdkv keeps no pointer into caller memory after a call returns
  *   (except the anchor, which the caller owns and lends to dkv_range).
  *   Memory that libdkv allocates for the caller (dkv_get_alloc,
- *   dkv_cluster_map) is freed with dkv_free().
+ *   dkv_cluster_map, dkv_snap_list) is freed with dkv_free().
  *
  * KEYS AND VALUES
  *   Binary: any bytes, '\0' included, given as pointer + length. A key
@@ -152,7 +152,7 @@ DKV_API const char *dkv_version(void);
 DKV_API const char *dkv_last_error(void);
 
 /* Frees memory that libdkv allocated for the caller (dkv_get_alloc,
- * dkv_cluster_map). NULL is fine. */
+ * dkv_cluster_map, dkv_snap_list). NULL is fine. */
 DKV_API void dkv_free(void *p);
 
 /* --- handles ---------------------------------------------------------------- */
@@ -350,6 +350,26 @@ DKV_API int dkv_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		      size_t elen, uint32_t limit, struct dkv_anchor *anchor,
 		      dkv_range_cb cb, void *arg);
 
+/* dkv_range over one shard named by its number (0 .. dkv_shard_count - 1)
+ * rather than the shard of the bounds: the keys k of that shard with
+ * start <= k < end (NULL or empty: open), so that a tool can read every
+ * shard whole (export, diff: one call sequence per shard). Inside a
+ * transaction only: tx is required, typically one of dkv_tx_open_snap
+ * (then the reads are exactly the shard at that epoch). Arguments,
+ * callback, anchor, limit, result and memory as dkv_range with a tx
+ * (an ascending range holds one page of opts.range_batch items at a
+ * time); an anchor of dkv_range_shard resumes only with the same shard,
+ * bounds, flags and tx. The shard is that of the map cached when the
+ * range starts. Errors: DKV_ERR_INVAL (tx or cb NULL, bad flags, an
+ * anchor of another range), DKV_ERR_NO_SHARD (no such shard), the errors
+ * of dkv_range with a tx (DKV_ERR_EPOCH_TOO_OLD for a snapshot
+ * transaction below the shard's history watermark). */
+DKV_API int dkv_range_shard(dkv_client_t *c, dkv_tx_t *tx, uint32_t shard,
+			    uint64_t flags, const void *start, size_t slen,
+			    const void *end, size_t elen, uint32_t limit,
+			    struct dkv_anchor *anchor, dkv_range_cb cb,
+			    void *arg);
+
 /* --- transactions --------------------------------------------------------- */
 
 /* Opens a transaction on c (see TRANSACTIONS). Its start epoch is taken
@@ -406,7 +426,8 @@ DKV_API void dkv_tx_close(dkv_tx_t *tx);
 
 /* The commit epoch of a committed transaction (an HLC epoch, as the
  * epochs of dkv_range); for a transaction that only read, the epoch its
- * reads were taken at. 0 when tx has not committed (or is NULL). */
+ * reads were taken at. 0 when tx has not committed (or is NULL). For a
+ * transaction of dkv_tx_open_snap: its epoch, in every state. */
 DKV_API uint64_t dkv_tx_epoch(const dkv_tx_t *tx);
 
 /* How many times tx was restarted (dkv_tx_restart), e.g. by dkv_tx_run:
@@ -455,6 +476,10 @@ DKV_API int dkv_tx_run(dkv_client_t *c, uint64_t flags,
 DKV_API int dkv_shard_of(dkv_client_t *c, const void *key, size_t klen,
 			 uint32_t *shard, char *node_addr, size_t addrlen);
 
+/* The number of shards of the cached map into *n (shards are numbered
+ * 0 .. *n - 1; see dkv_range_shard). No network. 0, or DKV_ERR_INVAL. */
+DKV_API int dkv_shard_count(dkv_client_t *c, uint32_t *n);
+
 /* Flags of dkv_cluster_map. */
 #define DKV_MAP_REFRESH 0x1u /* fetch the newest map from the cluster first */
 #define DKV_MAP_PRETTY 0x2u  /* indented JSON, for people */
@@ -467,6 +492,78 @@ DKV_API int dkv_shard_of(dkv_client_t *c, const void *key, size_t klen,
  * DKV_ERR_IO when no node answers). */
 DKV_API int dkv_cluster_map(dkv_client_t *c, uint32_t flags, char **json,
 			    uint64_t *version);
+
+/* --- snapshots (docs/snap.md) ------------------------------------------------ */
+
+/* A snapshot: a name and the epoch at which every node's data is kept
+ * readable until it is destroyed. Names are 1 to DKV_SNAP_NAME_MAX bytes
+ * of [A-Za-z0-9._:-], starting with a letter. */
+#define DKV_SNAP_NAME_MAX 128
+/* At most this many snapshots exist at once. */
+#define DKV_SNAP_MAX 1024
+
+struct dkv_snap_info {
+	char ds_name[DKV_SNAP_NAME_MAX + 1]; /* NUL-terminated */
+	uint64_t ds_epoch;      /* the snapshot's epoch (an HLC epoch) */
+	uint64_t ds_created_ms; /* creation time, Unix milliseconds */
+};
+
+/* Creates a snapshot of the whole cluster: every transaction and write
+ * acknowledged before the call began is in it, no transaction is partly
+ * in it, and its content never changes afterwards. name: NUL-terminated
+ * (borrowed for the call), or NULL for a generated one ("snap-<epoch>").
+ * info (may be NULL) gets the snapshot, caller-owned. The request goes
+ * to any node (another one if it cannot be reached before sending); every
+ * node must be reachable. Not retried once sent: after DKV_ERR_IO or
+ * DKV_ERR_TIMEOUT the snapshot may exist (dkv_snap_show tells). Returns
+ * 0, or
+ *   DKV_ERR_EXISTS      a snapshot with that name exists;
+ *   DKV_ERR_INVAL       a bad name (checked before sending);
+ *   DKV_ERR_NOSPACE     DKV_SNAP_MAX snapshots exist;
+ *   DKV_ERR_BUSY        a node did not answer (nothing was created):
+ *                       try again;
+ *   the errors of a request (DKV_ERR_IO, DKV_ERR_AUTH, ...). */
+DKV_API int dkv_snap_create(dkv_client_t *c, const char *name,
+			    struct dkv_snap_info *info);
+
+/* Every snapshot, by ascending epoch: *list is a new array of *n entries
+ * owned by the caller, freed with dkv_free() (NULL when *n is 0). */
+DKV_API int dkv_snap_list(dkv_client_t *c, struct dkv_snap_info **list,
+			  size_t *n);
+
+/* The snapshot called name (NUL-terminated, borrowed) into *info
+ * (caller-owned). DKV_ERR_NOT_FOUND if there is none, DKV_ERR_INVAL for a
+ * string that is not a snapshot name. */
+DKV_API int dkv_snap_show(dkv_client_t *c, const char *name,
+			  struct dkv_snap_info *info);
+
+/* Destroys the snapshot called name (NUL-terminated, borrowed): its
+ * epoch no longer holds back garbage collection. 0, DKV_ERR_NOT_FOUND,
+ * DKV_ERR_INVAL (not a snapshot name), or a request's error (not retried
+ * once sent, as dkv_snap_create). */
+DKV_API int dkv_snap_destroy(dkv_client_t *c, const char *name);
+
+/* Opens a read-only transaction at epoch (a snapshot's ds_epoch, or any
+ * epoch above the history watermark): dkv_get, dkv_get_alloc, dkv_range
+ * and dkv_range_shard with it see exactly the state at that epoch, the
+ * same bytes every time; dkv_put and dkv_remove return DKV_ERR_READ_ONLY
+ * (in any state); dkv_tx_commit returns 0 at once (no network; then
+ * DKV_ERR_STATE for further calls, as any committed transaction);
+ * dkv_tx_epoch returns epoch. A read below a shard's watermark that no
+ * snapshot pins returns DKV_ERR_EPOCH_TOO_OLD; one more than the max
+ * clock offset ahead of the clocks, DKV_ERR_CLOCK_OFFSET (the nodes
+ * refuse it). Unlike dkv_tx_open, such a transaction never needs
+ * dkv_tx_restart: a read that meets an undecided transaction is sent
+ * again at the same epoch (a few times, then DKV_ERR_TX_RESTART), and a
+ * read that fails (time-out) leaves the handle usable; dkv_tx_restart is
+ * allowed and keeps the epoch. It keeps
+ * no read set (nothing is validated), so its memory does not grow with
+ * what it reads. The epoch is not merged into the client's clock (later
+ * dkv_tx_open transactions are unaffected). No network traffic. *tx is
+ * owned by the caller until dkv_tx_close(); it keeps a pointer to c,
+ * which must outlive it. Errors: DKV_ERR_INVAL (NULL arguments, epoch 0
+ * or UINT64_MAX), DKV_ERR_NOMEM. */
+DKV_API int dkv_tx_open_snap(dkv_client_t *c, uint64_t epoch, dkv_tx_t **tx);
 
 #ifdef __cplusplus
 }

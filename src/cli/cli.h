@@ -48,6 +48,9 @@ struct cli {
 	dkv_client_t *client; /* connected on first use, kept by the shell */
 	dkv_tx_t *tx;         /* the shell's open transaction (begin), or
 				 NULL: get/put/del/range run inside it */
+	uint32_t range_batch; /* items per range request of the handle
+				 connected next (0: libdkv's default);
+				 snapshot export and diff raise it */
 };
 
 /* The handle to the cluster of cli->host (connects on first use); NULL
@@ -134,6 +137,16 @@ int cmd_tx(struct cli *cli, int argc, char **argv);
 int cmd_begin(struct cli *cli, int argc, char **argv);
 int cmd_commit(struct cli *cli, int argc, char **argv);
 int cmd_abort(struct cli *cli, int argc, char **argv);
+/* cmd_snap.c: `snapshot create|list|show|destroy|export|import|diff`. */
+int cmd_snapshot(struct cli *cli, int argc, char **argv);
+
+/* --at of get and range: opens a read-only transaction (dkv_tx_open_snap)
+ * at the snapshot NAME or at an EPOCH (decimal, or a time as
+ * dkv_epoch_format writes it) into *tx, for cmd (messages). Refused in
+ * the shell's open transaction. CLI_OK, or an exit code after printing
+ * why. */
+int cli_open_at(struct cli *cli, dkv_client_t *c, const char *cmd,
+		const char *at, dkv_tx_t **tx);
 
 /* A data call failed: cli_fail(), and when the shell's transaction can
  * no longer go on (DKV_ERR_TX_RESTART, DKV_ERR_STATE), drops it, saying

@@ -17,22 +17,37 @@
 
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { HELP_OPT, { 0 } };
+	static const struct option opts[] = {
+		HELP_OPT,
+		{ "at", required_argument, NULL, 't' },
+		{ 0 },
+	};
 	dkv_client_t *c;
+	dkv_tx_t *snap = NULL;
+	const char *at = NULL;
 	void *val = NULL;
 	size_t len = 0;
 	int o, rc;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (o == 'H') {
-			printf("Usage: dkv get KEY\n"
-			       "Print the newest value of KEY.\n"
+			printf("Usage: dkv get KEY [--at SNAP]\n"
+			       "Print the newest value of KEY.\n\n"
+			       "  --at SNAP  the value at the snapshot SNAP (a "
+			       "name), or at an epoch\n"
+			       "             (decimal, or a time "
+			       "2026-11-23T22:54:32Z)\n\n"
 			       "Output: the value (table, plain: escaped "
 			       "text; raw: the bytes and a newline;\n"
 			       "json: {\"key\":..., \"value\":...}, with "
 			       "\"value_hex\" for bytes that are not UTF-8).\n"
-			       "Exit status 1 when KEY does not exist.\n");
+			       "Exit status 1 when KEY does not exist (or "
+			       "SNAP does not).\n");
 			return CLI_OK;
+		}
+		if (o == 't') {
+			at = optarg;
+			continue;
 		}
 		return cli_try("get");
 	}
@@ -41,8 +56,14 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	c = cli_client(cli);
 	if (c == NULL)
 		return CLI_FAIL;
-	rc = dkv_get_alloc(c, cli->tx, 0, argv[optind], strlen(argv[optind]),
-			   &val, &len);
+	if (at != NULL) {
+		rc = cli_open_at(cli, c, "get", at, &snap);
+		if (rc != CLI_OK)
+			return rc;
+	}
+	rc = dkv_get_alloc(c, snap ? snap : cli->tx, 0, argv[optind],
+			   strlen(argv[optind]), &val, &len);
+	dkv_tx_close(snap);
 	if (rc == DKV_ERR_NOT_FOUND) {
 		if (cli->out == OUT_JSON) {
 			json_t *j = json_object();
@@ -59,7 +80,8 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		return CLI_NOT_FOUND;
 	}
 	if (rc != DKV_OK)
-		return cli_tx_data_fail(cli, "get", rc);
+		return at != NULL ? cli_fail("get", rc)
+				  : cli_tx_data_fail(cli, "get", rc);
 	if (cli->out == OUT_RAW) {
 		out_raw(val, len);
 		putchar('\n');
@@ -319,6 +341,7 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 		{ "rev", no_argument, NULL, 'r' },
 		{ "all", no_argument, NULL, 'A' },
 		{ "epochs", no_argument, NULL, 'e' },
+		{ "at", required_argument, NULL, 't' },
 		{ 0 },
 	};
 	static const char *const hdr[4] = { "KEY", "VALUE", "EPOCH TIME",
@@ -328,13 +351,15 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 	uint64_t limit = 100, flags = 0;
 	int all = 0, o, rc, more;
 	dkv_client_t *c;
-	const char *s, *e;
+	dkv_tx_t *snap = NULL;
+	const char *s, *e, *at = NULL;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'H':
 			printf("Usage: dkv range START END [--limit N] [--rev] "
 			       "[--all] [--epochs]\n"
+			       "                 [--at SNAP]\n"
 			       "List the keys k with START <= k < END and "
 			       "their values, in key order.\n"
 			       "\"\" is an open end. A range reads one "
@@ -346,7 +371,11 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 			       "range at one epoch)\n"
 			       "  --rev      descending order\n"
 			       "  --epochs   also the commit epoch of each "
-			       "value\n\n"
+			       "value\n"
+			       "  --at SNAP  the keys at the snapshot SNAP (a "
+			       "name), or at an epoch\n"
+			       "             (decimal, or a time "
+			       "2026-11-23T22:54:32Z)\n\n"
 			       "Output: KEY VALUE [EPOCH-TIME EPOCH] per line "
 			       "(plain: tab-separated);\n"
 			       "raw: key, value [, epoch] each on its own "
@@ -368,6 +397,9 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 		case 'e':
 			ro.epochs = 1;
 			break;
+		case 't':
+			at = optarg;
+			break;
 		default:
 			return cli_try("range");
 		}
@@ -379,20 +411,28 @@ int cmd_range(struct cli *cli, int argc, char **argv)
 	c = cli_client(cli);
 	if (c == NULL)
 		return CLI_FAIL;
+	if (at != NULL) {
+		rc = cli_open_at(cli, c, "range", at, &snap);
+		if (rc != CLI_OK)
+			return rc;
+	}
 	if (cli->out == OUT_TABLE)
 		ro.t = table_new(ro.epochs ? 4 : 2, hdr);
 	if (cli->out == OUT_JSON)
 		ro.items = json_array();
-	rc = dkv_range(c, cli->tx, flags, s, strlen(s), e, strlen(e),
-		       all ? 0 : (uint32_t)limit, &a, range_item, &ro);
+	rc = dkv_range(c, snap ? snap : cli->tx, flags, s, strlen(s), e,
+		       strlen(e), all ? 0 : (uint32_t)limit, &a, range_item,
+		       &ro);
 	/* Stopped at the limit with the range not known to be exhausted. */
 	more = rc >= 0 && !all && (uint64_t)rc == limit &&
 	       !dkv_anchor_is_eof(&a);
 	dkv_anchor_fini(&a);
+	dkv_tx_close(snap);
 	if (rc < 0) {
 		table_free(ro.t);
 		json_decref(ro.items);
-		return cli_tx_data_fail(cli, "range", rc);
+		return at != NULL ? cli_fail("range", rc)
+				  : cli_tx_data_fail(cli, "range", rc);
 	}
 	if (ro.t != NULL) {
 		table_print(ro.t, OUT_TABLE);

@@ -84,6 +84,7 @@ dkv_client_t *cli_client(struct cli *cli)
 		return cli->client;
 	o.password = cli->password;
 	o.timeout_ms = 10000;
+	o.range_batch = cli->range_batch;
 	rc = dkv_connect(cli->host, &o, &cli->client);
 	if (rc != DKV_OK) {
 		const char *why = dkv_last_error();
@@ -114,11 +115,12 @@ static void usage(FILE *out)
 		"      --version         output version information and "
 		"exit\n\n"
 		"Commands:\n"
-		"  get KEY                       print a key's value\n"
+		"  get KEY [--at SNAP]           print a key's value (at a "
+		"snapshot or epoch)\n"
 		"  put KEY VALUE [--nx|--xx]     store a value\n"
 		"  del KEY...                    remove keys\n"
 		"  range START END [--limit N] [--rev] [--all] [--epochs]\n"
-		"                                list keys in [START, END) "
+		"                  [--at SNAP]   list keys in [START, END) "
 		"of one shard\n"
 		"  shard-of KEY                  where a key lives\n"
 		"  tx [FILE]                     run a file of commands (or "
@@ -126,6 +128,9 @@ static void usage(FILE *out)
 		"                                as one transaction\n"
 		"  cluster create|status|map     create and inspect a "
 		"cluster\n"
+		"  snapshot create|list|show|destroy|export|import|diff\n"
+		"                                cluster-wide snapshots, "
+		"their export and diff\n"
 		"  local start|stop|status       run a cluster of dkvd "
 		"processes on this machine\n\n"
 		"In the shell, 'begin' opens a transaction that later "
@@ -159,6 +164,7 @@ int cli_dispatch(struct cli *cli, int argc, char **argv)
 		{ "begin", cmd_begin },
 		{ "commit", cmd_commit },
 		{ "abort", cmd_abort },
+		{ "snapshot", cmd_snapshot },
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -299,8 +305,8 @@ fail_quiet:
 
 static void shell_help(void)
 {
-	printf("Commands: get, put, del, range, shard-of, tx, cluster, local "
-	       "(each with --help);\nbegin (then get/put/del/range run in "
+	printf("Commands: get, put, del, range, shard-of, tx, cluster, local, "
+	       "snapshot\n(each with --help);\nbegin (then get/put/del/range run in "
 	       "a transaction until commit or abort);\nhelp; quit or exit "
 	       "(or end of input: an open transaction is aborted).\nQuote "
 	       "words with \"...\" (\\n \\t \\xHH escapes) or '...'.\n");

@@ -81,6 +81,10 @@ int dkv_reply_error(const struct resp_reply *r, const char *addr)
 		{ "ERR increment or decrement would overflow",
 		  DKV_ERR_OVERFLOW },
 		{ "ERR epoch too old", DKV_ERR_EPOCH_TOO_OLD },
+		/* DKV.SNAPSHOT (docs/snap.md) */
+		{ "ERR no such snapshot", DKV_ERR_NOT_FOUND },
+		{ "ERR invalid snapshot name", DKV_ERR_INVAL },
+		{ "ERR too many snapshots", DKV_ERR_NOSPACE },
 	};
 
 	dkv_set_error("%s: %.*s", addr ? addr : "node",
@@ -105,6 +109,10 @@ int dkv_reply_error(const struct resp_reply *r, const char *addr)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		if (starts(r, texts[i].prefix))
 			return texts[i].rc;
+	/* "ERR snapshot '<name>' exists" */
+	if (starts(r, "ERR snapshot '") && r->len >= 23 &&
+	    memcmp(r->str + r->len - 8, "' exists", 8) == 0)
+		return DKV_ERR_EXISTS;
 	return DKV_ERR_INTERNAL;
 }
 
@@ -566,20 +574,53 @@ static int backoff(uint32_t *delay, uint64_t deadline_ms)
 	return DKV_OK;
 }
 
-/* The owner's address of the request by map cm into addr. */
+/* DKV_ROUTE_ANY: the try-th node of the map counting UP nodes first
+ * (try wraps around), or DKV_ERR_NOT_FOUND for a map without nodes. */
+static int route_any(const struct dkv_cmap *cm, uint32_t try,
+		     const struct dkv_map_node **out)
+{
+	uint32_t n = dkv_map_nnodes(cm->map), k;
+
+	if (n == 0)
+		return DKV_ERR_NOT_FOUND;
+	k = try % n;
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < n; i++) {
+			const struct dkv_map_node *nd =
+				dkv_map_node_at(cm->map, i);
+			int up = dkv_map_node_state(nd) == DKV_NODE_UP;
+
+			if (up != (pass == 0))
+				continue;
+			if (k == 0) {
+				*out = nd;
+				return DKV_OK;
+			}
+			k--;
+		}
+	return DKV_ERR_NOT_FOUND; /* cannot happen: k < n */
+}
+
+/* The owner's address of the request by map cm into addr (try: the
+ * attempt, for DKV_ROUTE_ANY). */
 static int route(const struct dkv_cmap *cm, const struct dkv_creq *rq,
-		 char *addr)
+		 uint32_t try, char *addr)
 {
 	const struct dkv_map_node *nd;
+	const char *what = "request";
 	int rc;
 
-	if (rq->by == DKV_ROUTE_KEY)
+	if (rq->by == DKV_ROUTE_KEY) {
+		what = "key";
 		rc = dkv_map_key_node(cm->map, rq->key, rq->klen, NULL, &nd);
-	else
+	} else if (rq->by == DKV_ROUTE_SHARD) {
+		what = "shard";
 		rc = dkv_map_shard_node(cm->map, rq->shard, &nd);
+	} else {
+		rc = route_any(cm, try, &nd);
+	}
 	if (rc != DKV_OK) {
-		dkv_set_error("no owner for this %s in map version %llu",
-			      rq->by == DKV_ROUTE_KEY ? "key" : "shard",
+		dkv_set_error("no owner for this %s in map version %llu", what,
 			      (unsigned long long)dkv_map_version(cm->map));
 		return rc;
 	}
@@ -671,8 +712,9 @@ int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq)
 	char addr[DKV_ADDR_MAX], override[DKV_ADDR_MAX] = "";
 	char why[512] = "";
 	int last = DKV_ERR_TIMEOUT;
+	uint32_t tries = 0;
 
-	for (;;) {
+	for (;; tries++) {
 		const struct resp_reply *r;
 		struct dkv_conn *conn;
 		struct dkv_cmap *cm;
@@ -681,7 +723,7 @@ int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq)
 
 		cm = dkv_cmap_get(c);
 		version = dkv_map_version(cm->map);
-		rc = override[0] ? DKV_OK : route(cm, rq, addr);
+		rc = override[0] ? DKV_OK : route(cm, rq, tries, addr);
 		dkv_cmap_put(c, cm);
 		if (rc != DKV_OK)
 			return rc;
@@ -810,6 +852,8 @@ int dkv_client_exec(struct dkv_client *c, const struct dkv_creq *rq)
 				dkv_conn_close(conn); /* shutting down */
 			else
 				pool_put(c, conn);
+			if (tryagain && rq->tryagain_final)
+				return DKV_ERR_BUSY; /* last error set */
 			if (tryagain)
 				goto retry;
 			goto retry_refresh;

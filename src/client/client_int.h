@@ -84,7 +84,9 @@ int dkv_client_refresh(struct dkv_client *c, const char *prefer,
 
 /* --- requests ------------------------------------------------------------ */
 
-enum dkv_route_by { DKV_ROUTE_KEY, DKV_ROUTE_SHARD };
+/* DKV_ROUTE_ANY: a command any node answers (DKV.SNAPSHOT): the map's
+ * nodes in turn, UP ones first, another one at each retry. */
+enum dkv_route_by { DKV_ROUTE_KEY, DKV_ROUTE_SHARD, DKV_ROUTE_ANY };
 
 struct dkv_creq {
 	size_t argc;
@@ -95,6 +97,9 @@ struct dkv_creq {
 	size_t klen;
 	uint32_t shard;  /* DKV_ROUTE_SHARD */
 	int write;       /* not retried once (maybe) sent */
+	/* A -TRYAGAIN reply ends the call with DKV_ERR_BUSY instead of
+	 * being retried (the node already waited for what it needed). */
+	int tryagain_final;
 	/* Called with the node's reply unless it is an error reply; returns
 	 * the call's result. The reply is valid during the call only. */
 	int (*on_reply)(void *arg, const struct resp_reply *r);
@@ -114,14 +119,15 @@ int dkv_tx_do_get(dkv_client_t *c, dkv_tx_t *tx, const void *key,
 		  size_t klen, void *buf, size_t *len, void **val);
 int dkv_tx_do_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		     const void *key, size_t klen);
-/* dkv_range inside a transaction; arguments already checked by range.c
- * (limit normalised to 1..INT_MAX). Anchors of such ranges have da_state
- * DKV_ANCHOR_TX. */
+/* dkv_range (shard DKV_SHARD_NONE: the one shard of the bounds) and
+ * dkv_range_shard (that shard) inside a transaction; arguments already
+ * checked by range.c (limit normalised to 1..INT_MAX). Anchors of such
+ * ranges have da_state DKV_ANCHOR_TX. */
 #define DKV_ANCHOR_TX 3u
-int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
-		    const void *start, size_t slen, const void *end,
-		    size_t elen, uint32_t limit, struct dkv_anchor *anchor,
-		    dkv_range_cb cb, void *arg);
+int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint32_t shard,
+		    uint64_t flags, const void *start, size_t slen,
+		    const void *end, size_t elen, uint32_t limit,
+		    struct dkv_anchor *anchor, dkv_range_cb cb, void *arg);
 /* Frees what a DKV_ANCHOR_TX anchor holds (dkv_anchor_fini). */
 void dkv_tx_anchor_free(void *priv);
 

@@ -256,6 +256,21 @@ int dkv_shard_of(dkv_client_t *c, const void *key, size_t klen,
 	return rc;
 }
 
+int dkv_shard_count(dkv_client_t *c, uint32_t *n)
+{
+	struct dkv_cmap *cm;
+
+	dkv_clear_error();
+	if (c == NULL || n == NULL) {
+		dkv_set_error("dkv_shard_count: a handle and n are required");
+		return DKV_ERR_INVAL;
+	}
+	cm = dkv_cmap_get(c);
+	*n = dkv_map_nshards(cm->map);
+	dkv_cmap_put(c, cm);
+	return DKV_OK;
+}
+
 int dkv_cluster_map(dkv_client_t *c, uint32_t flags, char **json,
 		    uint64_t *version)
 {

@@ -213,8 +213,9 @@ int dkv_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 	/* Inside a transaction (tx_range.c), also to refuse its anchors
 	 * without it. */
 	if (tx != NULL || (anchor != NULL && anchor->da_state == DKV_ANCHOR_TX))
-		return dkv_tx_do_range(c, tx, flags, start, slen, end, elen,
-				       limit, anchor, cb, arg);
+		return dkv_tx_do_range(c, tx, DKV_SHARD_NONE, flags, start,
+				       slen, end, elen, limit, anchor, cb,
+				       arg);
 	if (anchor != NULL && anchor->da_priv != NULL) {
 		p = anchor->da_priv;
 		if (p->flags != flags ||
@@ -283,4 +284,31 @@ out:
 		anchor->da_state = ANCHOR_EOF;
 	}
 	return result < 0 ? result : (int)delivered;
+}
+
+int dkv_range_shard(dkv_client_t *c, dkv_tx_t *tx, uint32_t shard,
+		    uint64_t flags, const void *start, size_t slen,
+		    const void *end, size_t elen, uint32_t limit,
+		    struct dkv_anchor *anchor, dkv_range_cb cb, void *arg)
+{
+	dkv_clear_error();
+	if (c == NULL || tx == NULL || cb == NULL || shard == DKV_SHARD_NONE ||
+	    (start == NULL && slen > 0) || (end == NULL && elen > 0) ||
+	    (flags & ~DKV_RANGE_REVERSE) != 0) {
+		dkv_set_error("dkv_range_shard: bad arguments (a transaction "
+			      "and a callback are required)");
+		return DKV_ERR_INVAL;
+	}
+	if (anchor != NULL && anchor->da_state == ANCHOR_EOF)
+		return 0;
+	if (anchor != NULL && anchor->da_priv != NULL &&
+	    anchor->da_state != DKV_ANCHOR_TX) {
+		dkv_set_error("dkv_range_shard: the anchor belongs to a range "
+			      "outside a transaction");
+		return DKV_ERR_INVAL;
+	}
+	if (limit == 0 || limit > INT_MAX)
+		limit = INT_MAX;
+	return dkv_tx_do_range(c, tx, shard, flags, start, slen, end, elen,
+			       limit, anchor, cb, arg);
 }

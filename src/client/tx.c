@@ -25,18 +25,13 @@
 #define TX_RUN_BACKOFF_FIRST_MS 10u
 #define TX_RUN_BACKOFF_MAX_MS 1000u
 
-int dkv_tx_open(dkv_client_t *c, uint64_t flags, dkv_tx_t **out)
+/* A new handle on c: read-write (at 0) or at a fixed epoch. */
+static int tx_new(dkv_client_t *c, uint64_t at, const char *what,
+		  dkv_tx_t **out)
 {
 	struct dkv_tx *tx = NULL;
 	int rc;
 
-	dkv_clear_error();
-	if (c == NULL || out == NULL || flags != 0) {
-		dkv_set_error("dkv_tx_open: a handle and out are required, "
-			      "flags must be 0");
-		rc = DKV_ERR_INVAL;
-		goto out;
-	}
 	*out = NULL;
 	tx = calloc(1, sizeof(*tx));
 	if (tx == NULL) {
@@ -44,9 +39,10 @@ int dkv_tx_open(dkv_client_t *c, uint64_t flags, dkv_tx_t **out)
 		goto out;
 	}
 	tx->c = c;
+	tx->at = at;
 	rc = tx_core_create(tx);
 	if (rc != DKV_OK) {
-		dkv_set_error("dkv_tx_open: %s", dkv_strerror(rc));
+		dkv_set_error("%s: %s", what, dkv_strerror(rc));
 		tx_core_destroy(tx);
 		free(tx);
 		goto out;
@@ -54,6 +50,29 @@ int dkv_tx_open(dkv_client_t *c, uint64_t flags, dkv_tx_t **out)
 	*out = tx;
 out:
 	return rc;
+}
+
+int dkv_tx_open(dkv_client_t *c, uint64_t flags, dkv_tx_t **out)
+{
+	dkv_clear_error();
+	if (c == NULL || out == NULL || flags != 0) {
+		dkv_set_error("dkv_tx_open: a handle and out are required, "
+			      "flags must be 0");
+		return DKV_ERR_INVAL;
+	}
+	return tx_new(c, 0, "dkv_tx_open", out);
+}
+
+int dkv_tx_open_snap(dkv_client_t *c, uint64_t epoch, dkv_tx_t **out)
+{
+	dkv_clear_error();
+	if (c == NULL || out == NULL || epoch == 0 || epoch == UINT64_MAX) {
+		dkv_set_error("dkv_tx_open_snap: a handle and out are "
+			      "required, and an epoch other than 0 and "
+			      "UINT64_MAX");
+		return DKV_ERR_INVAL;
+	}
+	return tx_new(c, epoch, "dkv_tx_open_snap", out);
 }
 
 void dkv_tx_close(dkv_tx_t *tx)
@@ -83,6 +102,17 @@ int dkv_tx_commit(dkv_tx_t *tx)
 	if (tx == NULL) {
 		dkv_set_error("dkv_tx_commit: no transaction");
 		return DKV_ERR_INVAL;
+	}
+	if (tx->at != 0) {
+		/* Read-only at a fixed epoch: nothing to validate, nothing
+		 * to send, whatever its reads met. */
+		if (tx->state == TXS_COMMITTED) {
+			dkv_set_error("the transaction has committed");
+			return DKV_ERR_STATE;
+		}
+		tx->state = TXS_COMMITTED;
+		tx->tc = tx->at;
+		return DKV_OK;
 	}
 	rc = tx_enter(tx->c, tx);
 	if (rc != DKV_OK)
@@ -195,6 +225,8 @@ int dkv_tx_abort(dkv_tx_t *tx)
 
 uint64_t dkv_tx_epoch(const dkv_tx_t *tx)
 {
+	if (tx != NULL && tx->at != 0)
+		return tx->at; /* a snapshot transaction's, in every state */
 	return tx != NULL && tx->state == TXS_COMMITTED ? tx->tc : 0;
 }
 

@@ -87,6 +87,9 @@ struct dkv_tx {
 	struct txn_tx *t;         /* the core's transaction */
 	enum tx_state state;
 	uint32_t restarts;        /* dkv_tx_restart calls that succeeded */
+	uint64_t at;              /* dkv_tx_open_snap: the fixed epoch (the
+				     core's txn_open_at), read-only; 0: a
+				     read-write transaction */
 	uint64_t tc;              /* COMMITTED: the commit epoch */
 	struct tx_outbox out;
 	struct txn_wire_mem wmem; /* the last decoded reply */
@@ -102,9 +105,23 @@ void tx_core_destroy(struct dkv_tx *tx);
 /* Drops the core's transaction and opens a new one (new age): for a
  * handle whose core transaction cannot restart (still committing). */
 int tx_core_replace(struct dkv_tx *tx);
-/* The clock: start above the client's floor; publish to it. */
+/* The clock: start above the client's floor; publish to it (never for
+ * a snapshot transaction: reading in the past teaches nothing). */
 void tx_floor_merge(struct dkv_tx *tx);
 void tx_floor_publish(struct dkv_tx *tx);
+/* A snapshot transaction (tx->at) validates nothing at commit: before
+ * each read, tx_snap_prepare() drops the core's read set (so its memory
+ * stays bounded however much it reads; no-op for other transactions).
+ * After a read that ended with *rc, tx_snap_retry() puts a snapshot
+ * transaction back to ACTIVE (a restart keeps its epoch; a pending read
+ * is dropped) and returns 1 when the read should be sent again: a shard
+ * asked for a restart (an undecided transaction at or below the epoch,
+ * a busy shard) and attempt is below the bound (it sleeps a little
+ * first). 0 for every other case and every other transaction; a restart
+ * asked for an epoch beyond the clocks' max offset becomes
+ * DKV_ERR_CLOCK_OFFSET in *rc (no retry can help). */
+void tx_snap_prepare(struct dkv_tx *tx);
+int tx_snap_retry(struct dkv_tx *tx, int *rc, unsigned attempt);
 void tx_outbox_clear(struct dkv_tx *tx);
 /* Drives the core until tx->w.done: sends the outbox, feeds replies,
  * ticks. 0 when done; DKV_ERR_TIMEOUT when guard_ms passed first (the

@@ -158,9 +158,12 @@ void tx_floor_merge(struct dkv_tx *tx)
 
 void tx_floor_publish(struct dkv_tx *tx)
 {
-	uint64_t e = dkv_hlc_last(tx->hlc);
-	uint64_t f = __atomic_load_n(&tx->c->tx_floor, __ATOMIC_RELAXED);
+	uint64_t e, f;
 
+	if (tx->at != 0)
+		return; /* a read in the past: nothing to publish */
+	e = dkv_hlc_last(tx->hlc);
+	f = __atomic_load_n(&tx->c->tx_floor, __ATOMIC_RELAXED);
 	while (f < e && !__atomic_compare_exchange_n(&tx->c->tx_floor, &f, e,
 						     1, __ATOMIC_RELEASE,
 						     __ATOMIC_RELAXED))
@@ -222,7 +225,10 @@ int tx_core_create(struct dkv_tx *tx)
 	rc = txn_coord_create(&io, &conf, &tx->coord);
 	if (rc != 0)
 		goto out;
-	rc = txn_open(tx->coord, &tx->t);
+	/* A snapshot transaction reads at its epoch, never merged into any
+	 * clock (txn_open_at). */
+	rc = tx->at != 0 ? txn_open_at(tx->coord, tx->at, &tx->t)
+			 : txn_open(tx->coord, &tx->t);
 out:
 	return rc;
 }
@@ -248,13 +254,66 @@ int tx_core_replace(struct dkv_tx *tx)
 	int rc;
 
 	tx_floor_merge(tx);
-	rc = txn_open(tx->coord, &t);
+	rc = tx->at != 0 ? txn_open_at(tx->coord, tx->at, &t)
+			 : txn_open(tx->coord, &t);
 	if (rc != 0)
 		return rc;
 	/* Abandons the old one: its leader goes on alone. */
 	txn_close(tx->t);
 	tx->t = t;
 	return 0;
+}
+
+/* --- snapshot transactions ------------------------------------------------- */
+
+/* Sends of one read of a snapshot transaction that a shard answered with
+ * a restart (each after a sleep doubling from TX_SNAP_SLEEP_MS). */
+#define TX_SNAP_ATTEMPTS 8u
+#define TX_SNAP_SLEEP_MS 5u
+
+void tx_snap_prepare(struct dkv_tx *tx)
+{
+	if (tx->at != 0 && tx->t != NULL && txn_tx_nreads(tx->t) > 0)
+		(void)txn_restart(tx->t); /* keeps the epoch (txn_open_at) */
+}
+
+int tx_snap_retry(struct dkv_tx *tx, int *rc, unsigned attempt)
+{
+	uint64_t wall = dkv_hlc_wall_ns(NULL), now;
+
+	if (tx->at == 0)
+		return 0;
+	if (tx->state == TXS_RESTART || tx->state == TXS_BROKEN) {
+		/* Nothing to undo: a new incarnation at the same epoch
+		 * drops what is pending. Failing (memory), the handle stays
+		 * as it is and says so. */
+		if (txn_restart(tx->t) == 0) {
+			tx_outbox_clear(tx);
+			tx->state = TXS_ACTIVE;
+		}
+	}
+	if (*rc != DKV_ERR_TX_RESTART || tx->state != TXS_ACTIVE)
+		return 0;
+	/* An epoch's physical part counts nanoseconds since
+	 * DKV_HLC_START_UNIX_NS: one beyond the clocks' offset is refused
+	 * by every shard, every time. */
+	now = wall > DKV_HLC_START_UNIX_NS ? wall - DKV_HLC_START_UNIX_NS : 0;
+	if (tx->at > now + DKV_HLC_DEFAULT_MAX_OFFSET_NS) {
+		dkv_set_error("epoch %llu is ahead of the nodes' clocks: "
+			      "nothing can be read there yet",
+			      (unsigned long long)tx->at);
+		*rc = DKV_ERR_CLOCK_OFFSET;
+		return 0;
+	}
+	if (attempt + 1 >= TX_SNAP_ATTEMPTS) {
+		dkv_set_error("the shard kept asking to read again at epoch "
+			      "%llu (%u attempts): an undecided transaction "
+			      "or a busy shard",
+			      (unsigned long long)tx->at, TX_SNAP_ATTEMPTS);
+		return 0;
+	}
+	tx_sleep_ms((uint64_t)TX_SNAP_SLEEP_MS << attempt);
+	return 1;
 }
 
 /* --- sending -------------------------------------------------------------- */

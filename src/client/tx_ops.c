@@ -86,10 +86,10 @@ static void get_cb(void *arg, int rc, const char *val, size_t vlen,
 	w->done = 1;
 }
 
-/* Reads key inside tx into buf/len/val (len NULL: only whether it
+/* One read of key inside tx into buf/len/val (len NULL: only whether it
  * exists). 0 found, DKV_ERR_NOT_FOUND, or an error. */
-static int tx_read(struct dkv_tx *tx, const void *key, size_t klen,
-		   void *buf, size_t *len, void **val)
+static int tx_read_once(struct dkv_tx *tx, const void *key, size_t klen,
+			void *buf, size_t *len, void **val)
 {
 	struct txn_bytes hit = { NULL, 0 };
 	int rc;
@@ -123,11 +123,39 @@ out:
 		dkv_set_error("the key does not exist");
 	} else if (rc == DKV_ERR_TIMEOUT && tx->state != TXS_BROKEN) {
 		dkv_set_error("transaction read: no answer in time");
+	} else if (rc == DKV_ERR_EPOCH_TOO_OLD) {
+		dkv_set_error("epoch %llu is below the shard's history "
+			      "watermark (collected)",
+			      (unsigned long long)txn_tx_ts(tx->t));
 	}
 	tx->w.buf = NULL;
 	tx->w.len = NULL;
 	tx->w.val = NULL;
 	return rc;
+}
+
+/* tx_read_once, sent again for a snapshot transaction that a shard asked
+ * to restart (tx_snap_retry). */
+static int tx_read(struct dkv_tx *tx, const void *key, size_t klen,
+		   void *buf, size_t *len, void **val)
+{
+	unsigned attempt = 0;
+	int rc;
+
+	do {
+		tx_snap_prepare(tx);
+		rc = tx_read_once(tx, key, klen, buf, len, val);
+	} while (tx_snap_retry(tx, &rc, attempt++));
+	return rc;
+}
+
+/* A write with a snapshot transaction. */
+static int read_only(struct dkv_tx *tx)
+{
+	dkv_set_error("the transaction reads at a fixed epoch (%llu): it "
+		      "cannot write",
+		      (unsigned long long)tx->at);
+	return DKV_ERR_READ_ONLY;
 }
 
 /* Checks the call and the key's shard. */
@@ -172,8 +200,12 @@ int dkv_tx_do_get(dkv_client_t *c, dkv_tx_t *tx, const void *key,
 int dkv_tx_do_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		  const void *key, size_t klen, const void *val, size_t vlen)
 {
-	int rc = begin(c, tx, key, klen);
+	int rc;
 
+	/* Whatever its state: a snapshot transaction never writes. */
+	if (tx->c == c && tx->at != 0)
+		return read_only(tx);
+	rc = begin(c, tx, key, klen);
 	if (rc != DKV_OK)
 		return rc;
 	if (flags & (DKV_COND_INSERT | DKV_COND_UPDATE)) {
@@ -201,8 +233,12 @@ int dkv_tx_do_put(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 int dkv_tx_do_remove(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		     const void *key, size_t klen)
 {
-	int rc = begin(c, tx, key, klen);
+	int rc;
 
+	/* Whatever its state: a snapshot transaction never writes. */
+	if (tx->c == c && tx->at != 0)
+		return read_only(tx);
+	rc = begin(c, tx, key, klen);
 	if (rc != DKV_OK)
 		return rc;
 	/* The result says whether the key existed: a read inside the

@@ -26,6 +26,7 @@ struct tx_rpriv {
 	char *start, *end;
 	size_t slen, elen;
 	uint32_t shard;
+	int pinned; /* dkv_range_shard: the caller named the shard */
 	char *cur; /* ascending: resume at; reverse: resume below; NULL:
 		      at the bound */
 	size_t clen;
@@ -140,15 +141,16 @@ static void range_cb(void *arg, int rc, const struct txn_item *items,
 }
 
 /* One range read of [lo, hi) (limit 0: all), appended to pg. */
-static int fetch(struct dkv_tx *tx, uint32_t shard, const char *lo,
-		 size_t llen, const char *hi, size_t hlen, uint32_t limit,
-		 struct tx_page *pg)
+static int fetch_once(struct dkv_tx *tx, uint32_t shard, const char *lo,
+		      size_t llen, const char *hi, size_t hlen, uint32_t limit,
+		      struct tx_page *pg)
 {
 	int rc;
 
 	/* cb may have made data calls in the transaction meanwhile. */
 	if (tx->state != TXS_ACTIVE)
 		return tx_enter(tx->c, tx);
+	tx_snap_prepare(tx);
 	memset(&tx->w, 0, sizeof(tx->w));
 	tx->w.page = pg;
 	rc = txn_range(tx->t, shard, lo, llen, hi, hlen, limit, range_cb, tx);
@@ -164,17 +166,47 @@ static int fetch(struct dkv_tx *tx, uint32_t shard, const char *lo,
 		tx->state = TXS_RESTART;
 		dkv_set_error("transaction conflict: call dkv_tx_restart and "
 			      "run it again");
+	} else if (rc == DKV_ERR_EPOCH_TOO_OLD) {
+		dkv_set_error("epoch %llu is below shard %u's history "
+			      "watermark (collected)",
+			      (unsigned long long)txn_tx_ts(tx->t), shard);
 	}
+	return rc;
+}
+
+/* fetch_once, sent again for a snapshot transaction that the shard asked
+ * to restart (tx_snap_retry); a failed attempt appends nothing to pg. */
+static int fetch(struct dkv_tx *tx, uint32_t shard, const char *lo,
+		 size_t llen, const char *hi, size_t hlen, uint32_t limit,
+		 struct tx_page *pg)
+{
+	unsigned attempt = 0;
+	int rc;
+
+	do
+		rc = fetch_once(tx, shard, lo, llen, hi, hlen, limit, pg);
+	while (tx_snap_retry(tx, &rc, attempt++));
 	return rc;
 }
 
 /* --- the range ------------------------------------------------------------ */
 
-/* A new range: copies the bounds, finds the one shard. 0 and *out, 1 for
- * a range empty by its bounds, or a code. */
-static int priv_new(dkv_client_t *c, struct dkv_tx *tx, uint64_t flags,
-		    const void *start, size_t slen, const void *end,
-		    size_t elen, struct tx_rpriv **out)
+/* Bytewise order of two non-empty byte strings. */
+static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int r = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (r != 0)
+		return r;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* A new range: copies the bounds, finds the one shard (or takes shard,
+ * unless DKV_SHARD_NONE). 0 and *out, 1 for a range empty by its bounds,
+ * or a code. */
+static int priv_new(dkv_client_t *c, struct dkv_tx *tx, uint32_t shard,
+		    uint64_t flags, const void *start, size_t slen,
+		    const void *end, size_t elen, struct tx_rpriv **out)
 {
 	struct tx_rpriv *p = calloc(1, sizeof(*p));
 	uint32_t first = DKV_SHARD_NONE, last = DKV_SHARD_NONE;
@@ -195,8 +227,23 @@ static int priv_new(dkv_client_t *c, struct dkv_tx *tx, uint64_t flags,
 		return DKV_ERR_NOMEM;
 	}
 	cm = dkv_cmap_get(c);
-	rc = dkv_map_range_shard(cm->map, p->start, p->slen, p->end, p->elen,
-				 &first, &last);
+	if (shard != DKV_SHARD_NONE) {
+		p->pinned = 1;
+		if (shard >= dkv_map_nshards(cm->map)) {
+			dkv_set_error("no shard %u: the cluster has %u", shard,
+				      dkv_map_nshards(cm->map));
+			rc = DKV_ERR_NO_SHARD;
+		} else if (p->slen > 0 && p->elen > 0 &&
+			   bytes_cmp(p->start, p->slen, p->end, p->elen) >=
+				   0) {
+			rc = DKV_ERR_INVAL; /* empty by its bounds */
+		} else {
+			rc = (int)shard;
+		}
+	} else {
+		rc = dkv_map_range_shard(cm->map, p->start, p->slen, p->end,
+					 p->elen, &first, &last);
+	}
 	dkv_cmap_put(c, cm);
 	if (rc == DKV_ERR_INVAL) {
 		dkv_tx_anchor_free(p);
@@ -336,10 +383,10 @@ out:
 	page_free(&pg);
 }
 
-int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
-		    const void *start, size_t slen, const void *end,
-		    size_t elen, uint32_t limit, struct dkv_anchor *anchor,
-		    dkv_range_cb cb, void *arg)
+int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint32_t shard,
+		    uint64_t flags, const void *start, size_t slen,
+		    const void *end, size_t elen, uint32_t limit,
+		    struct dkv_anchor *anchor, dkv_range_cb cb, void *arg)
 {
 	struct tx_rpriv *p = NULL;
 	struct run r;
@@ -357,6 +404,8 @@ int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 		p = anchor->da_priv;
 		if (anchor->da_state != DKV_ANCHOR_TX || p->tx != tx ||
 		    p->restarts != tx->restarts || p->flags != flags ||
+		    p->pinned != (shard != DKV_SHARD_NONE) ||
+		    (p->pinned && p->shard != shard) ||
 		    !client_same_bytes(p->start, p->slen, start, slen) ||
 		    !client_same_bytes(p->end, p->elen, end, elen)) {
 			dkv_set_error("dkv_range: the anchor is of another "
@@ -365,7 +414,8 @@ int dkv_tx_do_range(dkv_client_t *c, dkv_tx_t *tx, uint64_t flags,
 			return DKV_ERR_INVAL;
 		}
 	} else {
-		rc = priv_new(c, tx, flags, start, slen, end, elen, &p);
+		rc = priv_new(c, tx, shard, flags, start, slen, end, elen,
+			      &p);
 		if (rc == 1) {
 			if (anchor != NULL)
 				anchor->da_state = ANCHOR_EOF;

@@ -18,6 +18,7 @@
 #include "server/conn.h"
 #include "server/gc.h"
 #include "server/node.h"
+#include "server/snap_node.h"
 #include "server/txn_node.h"
 
 #ifndef DKV_VERSION
@@ -642,6 +643,25 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 		  (unsigned long long)gi.watermark_min,
 		  (unsigned long long)gi.watermark_max,
 		  gi.pinned_by_snapshot, (unsigned long long)gi.disk_bytes);
+	}
+	{
+		struct snap_node_info si;
+
+		snap_node_info(n, &si);
+		P("# Snapshots\r\nsnapshots:%llu\r\nsnapshot_catalog_version:%llu"
+		  "\r\nsnapshot_oldest_epoch:%llu\r\nsnapshot_gc_pin:%llu\r\n"
+		  "snapshot_leader:%u\r\nsnapshot_created:%llu\r\n"
+		  "snapshot_destroyed:%llu\r\nsnapshot_failed:%llu\r\n"
+		  "snapshot_fences:%llu\r\nsnapshot_last_create_us:%llu\r\n"
+		  "\r\n",
+		  (unsigned long long)si.snapshots,
+		  (unsigned long long)si.version,
+		  (unsigned long long)si.oldest, (unsigned long long)si.pin,
+		  si.leader, (unsigned long long)si.created,
+		  (unsigned long long)si.destroyed,
+		  (unsigned long long)si.failed,
+		  (unsigned long long)si.fences,
+		  (unsigned long long)si.last_create_us);
 	}
 	P("# Commandstats\r\n");
 	for (int i = 0; i < CMD_COUNT; i++)

@@ -81,6 +81,7 @@ struct snap_node {
 	struct catw *w_head, *w_tail; /* catalog writes, one at a time */
 	int w_busy;
 	struct snap_op *ops_head, *ops_tail; /* leader: head runs */
+	uint64_t created, destroyed, failed, fences, last_create_us;
 	uint64_t fence_pin;          /* DKV_EPOCH_MAX if none */
 	uint64_t fence_pin_until;    /* ms */
 	int stopping;
@@ -264,6 +265,7 @@ static void fence_reply(struct fence *f, int ok)
 {
 	struct resp_buf *b = &f->r->slot->buf;
 
+	f->sn->fences++;
 	if (ok)
 		resp_put_ok(b);
 	else
@@ -564,6 +566,7 @@ struct snap_op {
 	char name[SNAP_NAME_MAX + 1];
 	size_t nlen;
 	uint64_t epoch, created_ms;
+	uint64_t t0;           /* uv_hrtime() when it started */
 	struct op_call *calls; /* one per node */
 	size_t ncalls, waiting;
 	int failed;            /* a call failed in this phase */
@@ -577,6 +580,14 @@ static void op_finish(struct snap_op *op, const char *err)
 	struct snap_node *sn = op->sn;
 	struct resp_buf *b = &op->r->slot->buf;
 
+	if (err != NULL)
+		sn->failed++;
+	else if (op->create) {
+		sn->created++;
+		sn->last_create_us = (uv_hrtime() - op->t0) / 1000u;
+	} else {
+		sn->destroyed++;
+	}
 	if (err != NULL)
 		resp_put_errorf(b, "%s", err);
 	else if (op->create) {
@@ -791,6 +802,7 @@ static void op_run(struct snap_op *op)
 	struct node *n = op->sn->node;
 	uint32_t nn = n->map != NULL ? dkv_map_nnodes(n->map) : 0;
 
+	op->t0 = uv_hrtime();
 	if (!op->create) {
 		op_write(op);
 		return;
@@ -1012,6 +1024,26 @@ int snap_node_lookup(struct node *n, const char *name, size_t len,
 		return DKV_ERR_NOT_FOUND;
 	*epoch = e->epoch;
 	return DKV_OK;
+}
+
+void snap_node_info(struct node *n, struct snap_node_info *out)
+{
+	struct snap_node *sn = n->snap;
+	uint64_t pin = __atomic_load_n(&n->snap_pin, __ATOMIC_ACQUIRE);
+
+	memset(out, 0, sizeof(*out));
+	out->pin = pin == DKV_EPOCH_MAX ? 0 : pin;
+	(void)leader_id(n, &out->leader);
+	if (sn == NULL)
+		return;
+	out->snapshots = sn->cat.n;
+	out->version = sn->cat.version;
+	out->oldest = sn->cat.n ? sn->cat.v[0].epoch : 0;
+	out->created = sn->created;
+	out->destroyed = sn->destroyed;
+	out->failed = sn->failed;
+	out->fences = sn->fences;
+	out->last_create_us = sn->last_create_us;
 }
 
 int snap_node_start(struct node *n)

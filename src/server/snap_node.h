@@ -39,6 +39,18 @@ void snap_node_peer_up(struct node *n, uint32_t id);
 int snap_node_lookup(struct node *n, const char *name, size_t len,
 		     uint64_t *epoch);
 
+struct snap_node_info {
+	uint64_t snapshots;   /* in this node's catalog */
+	uint64_t version;     /* of the catalog */
+	uint64_t oldest;      /* oldest snapshot epoch, 0 if none */
+	uint64_t pin;         /* GC pin (node->snap_pin), 0 if none */
+	uint32_t leader;      /* the snapshot leader's node id */
+	uint64_t created, destroyed, failed; /* as leader */
+	uint64_t fences;      /* fences answered */
+	uint64_t last_create_us; /* as leader, the last create's time */
+};
+void snap_node_info(struct node *n, struct snap_node_info *out);
+
 void cmd_dkv_snapshot(struct conn *c, const struct resp_cmd *cmd);
 void cmd_dkv_snapx(struct conn *c, const struct resp_cmd *cmd);
 

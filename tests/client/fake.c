@@ -46,7 +46,9 @@ static void send_all(int fd, const char *p, size_t len)
 static int answer(struct fake *f, const struct resp_cmd *cmd,
 		  struct resp_buf *out)
 {
-	int data = is(cmd, "GET") || is(cmd, "SET");
+	/* DKV.SNAPSHOT counts as a SET (answered +OK when served). */
+	int data = is(cmd, "GET") || is(cmd, "SET") ||
+		   is(cmd, "DKV.SNAPSHOT");
 
 	if (is(cmd, "DKV.MAP")) {
 		atomic_fetch_add(&f->maps, 1);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 enum fake_mode {
-	FAKE_OK,          /* GET -> "hello", SET -> OK */
+	FAKE_OK,          /* GET -> "hello", SET and DKV.SNAPSHOT -> OK */
 	FAKE_TRYAGAIN,    /* the next `left` GET/SET get -TRYAGAIN */
 	FAKE_CLUSTERDOWN, /* ... -CLUSTERDOWN */
 	FAKE_LOADING,     /* ... -LOADING (node shutting down) */

@@ -767,6 +767,126 @@ static void test_tx_bank(void **state)
 	dkv_disconnect(c);
 }
 
+/* --- snapshots ------------------------------------------------------------- */
+
+struct snapscan {
+	int n;       /* keys "snapkey:*" seen */
+	int wrong;   /* ... with another value than "old" */
+};
+
+static int snapscan_cb(void *arg, const void *key, size_t klen,
+		       const void *val, size_t vlen, uint64_t epoch)
+{
+	struct snapscan *ss = arg;
+
+	(void)epoch;
+	if (klen > 8 && memcmp(key, "snapkey:", 8) == 0) {
+		ss->n++;
+		if (vlen != 3 || memcmp(val, "old", 3) != 0)
+			ss->wrong++;
+	}
+	return 0;
+}
+
+/* dkv_snap_* and reads at a snapshot (dkv_tx_open_snap, dkv_range_shard)
+ * against the real nodes. */
+static void test_snapshots(void **state)
+{
+	struct dkv_snap_info a, b, gen, *list = NULL;
+	struct dkv_anchor an = DKV_ANCHOR_INIT;
+	struct snapscan ss = { 0, 0 };
+	uint32_t nshards = 0;
+	dkv_tx_t *tx;
+	char k[32], buf[64];
+	size_t n = 0, len;
+	int seen = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(k, sizeof(k), "snapkey:%d", i);
+		put_str(g_c, k, "old");
+	}
+	assert_int_equal(dkv_snap_create(g_c, "t.snap-1", &a), 0);
+	assert_string_equal(a.ds_name, "t.snap-1");
+	assert_true(a.ds_epoch > 0 && a.ds_created_ms > 0);
+	for (int i = 0; i < 40; i += 2) {
+		snprintf(k, sizeof(k), "snapkey:%d", i);
+		put_str(g_c, k, "new");
+	}
+	assert_int_equal(dkv_remove(g_c, NULL, 0, "snapkey:1", 9), 1);
+	put_str(g_c, "snapkey:40", "added");
+
+	/* Names and errors. */
+	assert_int_equal(dkv_snap_create(g_c, "t.snap-1", NULL),
+			 DKV_ERR_EXISTS);
+	assert_int_equal(dkv_snap_create(g_c, "9lives", NULL), DKV_ERR_INVAL);
+	assert_int_equal(dkv_snap_create(g_c, "", NULL), DKV_ERR_INVAL);
+	assert_int_equal(dkv_snap_create(g_c, "a b", NULL), DKV_ERR_INVAL);
+	assert_int_equal(dkv_snap_show(g_c, "t.nosuch", &b),
+			 DKV_ERR_NOT_FOUND);
+	assert_int_equal(dkv_snap_destroy(g_c, "t.nosuch"), DKV_ERR_NOT_FOUND);
+	assert_int_equal(dkv_snap_create(g_c, NULL, &gen), 0);
+	assert_memory_equal(gen.ds_name, "snap-", 5);
+	assert_true(gen.ds_epoch > a.ds_epoch);
+	assert_int_equal(dkv_snap_show(g_c, "t.snap-1", &b), 0);
+	assert_int_equal(b.ds_epoch, a.ds_epoch);
+	assert_int_equal(b.ds_created_ms, a.ds_created_ms);
+	assert_int_equal(dkv_snap_list(g_c, &list, &n), 0);
+	assert_true(n >= 2);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			assert_true(list[i - 1].ds_epoch <= list[i].ds_epoch);
+		seen += strcmp(list[i].ds_name, "t.snap-1") == 0;
+		seen += strcmp(list[i].ds_name, gen.ds_name) == 0;
+	}
+	assert_int_equal(seen, 2);
+	dkv_free(list);
+
+	/* Reading at it. */
+	assert_int_equal(dkv_tx_open_snap(g_c, a.ds_epoch, &tx), 0);
+	assert_int_equal(dkv_tx_epoch(tx), a.ds_epoch);
+	len = sizeof(buf);
+	assert_int_equal(dkv_get(g_c, tx, 0, "snapkey:0", 9, buf, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(buf, "old", 3);
+	len = sizeof(buf);
+	assert_int_equal(dkv_get(g_c, tx, 0, "snapkey:1", 9, buf, &len), 0);
+	len = sizeof(buf);
+	assert_int_equal(dkv_get(g_c, tx, 0, "snapkey:40", 10, buf, &len),
+			 DKV_ERR_NOT_FOUND);
+	assert_int_equal(dkv_put(g_c, tx, 0, "snapkey:0", 9, "x", 1),
+			 DKV_ERR_READ_ONLY);
+	assert_int_equal(dkv_remove(g_c, tx, 0, "snapkey:0", 9),
+			 DKV_ERR_READ_ONLY);
+	/* Every shard whole, a few keys per call. */
+	assert_int_equal(dkv_shard_count(g_c, &nshards), 0);
+	assert_int_equal(nshards, 12);
+	for (uint32_t sh = 0; sh < nshards; sh++) {
+		while (!dkv_anchor_is_eof(&an))
+			assert_true(dkv_range_shard(g_c, tx, sh, 0, NULL, 0,
+						    NULL, 0, 3, &an,
+						    snapscan_cb, &ss) >= 0);
+		dkv_anchor_fini(&an);
+	}
+	assert_int_equal(ss.n, 40);
+	assert_int_equal(ss.wrong, 0);
+	assert_int_equal(dkv_tx_commit(tx), 0);
+	dkv_tx_close(tx);
+	/* The present is untouched; the client's own clock too: a new
+	 * transaction sees the newest values. */
+	expect_str(g_c, "snapkey:0", "new");
+	assert_int_equal(dkv_tx_open(g_c, 0, &tx), 0);
+	len = sizeof(buf);
+	assert_int_equal(dkv_get(g_c, tx, 0, "snapkey:40", 10, buf, &len), 0);
+	dkv_tx_close(tx);
+
+	assert_int_equal(dkv_snap_destroy(g_c, "t.snap-1"), 0);
+	assert_int_equal(dkv_snap_destroy(g_c, gen.ds_name), 0);
+	assert_int_equal(dkv_snap_show(g_c, "t.snap-1", &b), DKV_ERR_NOT_FOUND);
+	assert_int_equal(dkv_snap_list(NULL, &list, &n), DKV_ERR_INVAL);
+	assert_int_equal(dkv_snap_show(g_c, "x", NULL), DKV_ERR_INVAL);
+}
+
 /* A transaction whose read was overwritten by another committed one
  * restarts; its own writes are visible to itself only until commit. */
 static void test_tx_conflict_and_ryw(void **state)
@@ -1039,6 +1159,15 @@ static void test_retries(void **state)
 	assert_int_equal(atomic_load(&f.sets), 1);
 	fake_script(&f, FAKE_OK, 0);
 	assert_int_equal(dkv_put(c, NULL, 0, "k", 1, "v", 1), 0);
+	/* DKV.SNAPSHOT: a TRYAGAIN (a node did not answer the leader) is
+	 * DKV_ERR_BUSY at once, not retried. */
+	atomic_store(&f.sets, 0);
+	fake_script(&f, FAKE_TRYAGAIN, 5);
+	assert_int_equal(dkv_snap_destroy(c, "s1"), DKV_ERR_BUSY);
+	assert_int_equal(atomic_load(&f.sets), 1);
+	assert_non_null(strstr(dkv_last_error(), "TRYAGAIN"));
+	fake_script(&f, FAKE_OK, 0);
+	assert_int_equal(dkv_snap_destroy(c, "s1"), 0);
 	dkv_disconnect(c);
 
 	/* Always TRYAGAIN: gives up at the time budget. */
@@ -1169,6 +1298,7 @@ int main(void)
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_tx_bank),
 		cmocka_unit_test(test_tx_conflict_and_ryw),
+		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_map_change), /* last: changes the map */
 	};
 	const struct CMUnitTest alone[] = {

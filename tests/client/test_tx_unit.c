@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "client/tx_int.h"
 #include "client/conn.h"
 #include "dkv.h"
 #include "fake_io.h"
@@ -46,6 +47,9 @@ static struct {
 	int fail;     /* fail the next n requests of type fail_type ... */
 	int fail_type;
 	int fail_rc;  /* ... with this code, before delivering them */
+	int too_old;  /* answer READ and RANGE with DKV_ERR_EPOCH_TOO_OLD */
+	int restart;  /* answer the next n READ or RANGE with a restart */
+	uint64_t read_ts, read_tu; /* of the last READ or RANGE */
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- the fake node transport ---------------------------------------------- */
@@ -112,6 +116,31 @@ static int reply(const struct dkv_creq *rq, const struct txn_msg *ans)
 	return rc;
 }
 
+/* The shard's answer to a READ or RANGE m with code rc, made up. */
+static int answer_rc(const struct dkv_creq *rq, const struct txn_msg *m,
+		     int rc, unsigned reason)
+{
+	struct txn_msg a;
+
+	memset(&a, 0, sizeof(a));
+	a.from = m->to;
+	a.to = m->from;
+	if (m->type == TXN_MSG_READ) {
+		a.type = TXN_MSG_READ_REPLY;
+		a.u.read_reply.txid = m->u.read.txid;
+		a.u.read_reply.rid = m->u.read.rid;
+		a.u.read_reply.rc = rc;
+		a.u.read_reply.reason = reason;
+	} else {
+		a.type = TXN_MSG_RANGE_REPLY;
+		a.u.range_reply.txid = m->u.range.txid;
+		a.u.range_reply.rid = m->u.range.rid;
+		a.u.range_reply.rc = rc;
+		a.u.range_reply.reason = reason;
+	}
+	return reply(rq, &a);
+}
+
 static int fake_exec(struct dkv_client *c, const struct dkv_creq *rq)
 {
 	struct txn_wire_mem mem;
@@ -135,6 +164,22 @@ static int fake_exec(struct dkv_client *c, const struct dkv_creq *rq)
 					    m.type == TXN_MSG_PREPARE_L);
 	T.sent[m.type]++;
 	T.total++;
+	if (m.type == TXN_MSG_READ || m.type == TXN_MSG_RANGE) {
+		int rd = m.type == TXN_MSG_READ;
+
+		T.read_ts = rd ? m.u.read.ts : m.u.range.ts;
+		T.read_tu = rd ? m.u.read.tu : m.u.range.tu;
+		if (T.too_old) {
+			rc = answer_rc(rq, &m, DKV_ERR_EPOCH_TOO_OLD,
+				       TXN_R_NONE);
+			goto out;
+		}
+		if (T.restart > 0) {
+			T.restart--;
+			rc = answer_rc(rq, &m, DKV_ERR_TX_RESTART, TXN_R_BUSY);
+			goto out;
+		}
+	}
 	if (T.fail > 0 && (int)m.type == T.fail_type) {
 		T.fail--;
 		rc = T.fail_rc;
@@ -211,6 +256,7 @@ static int setup(void **state)
 	memset(T.sent, 0, sizeof(T.sent));
 	T.total = 0;
 	T.drop = T.fail = 0;
+	T.too_old = T.restart = 0;
 	return 0;
 }
 
@@ -1015,6 +1061,205 @@ static void test_lost_and_failed(void **state)
 	dkv_tx_close(tx);
 }
 
+/* --- snapshot transactions (dkv_tx_open_snap, dkv_range_shard) ------------ */
+
+/* Commits k = v (v NULL: removes k) in a transaction of its own; the
+ * commit epoch. */
+static uint64_t seed_e(const char *k, const char *v)
+{
+	dkv_tx_t *tx;
+	uint64_t e;
+
+	assert_int_equal(dkv_tx_open(C, 0, &tx), 0);
+	if (v != NULL)
+		assert_int_equal(put_s(tx, 0, k, v), 0);
+	else
+		assert_int_equal(dkv_remove(C, tx, 0, k, strlen(k)), 1);
+	assert_int_equal(dkv_tx_commit(tx), 0);
+	e = dkv_tx_epoch(tx);
+	dkv_tx_close(tx);
+	return e;
+}
+
+static void test_snapshot_tx(void **state)
+{
+	static const char *const at_m[] = { "{sn}a", "{sn}b" };
+	char ks[NSHARDS][32], v[64];
+	struct dkv_anchor a = DKV_ANCHOR_INIT;
+	struct seen s;
+	uint64_t m, floor;
+	uint32_t n = 0;
+	unsigned total;
+	dkv_tx_t *tx;
+	int rc;
+
+	(void)state;
+	/* State at M: {sn}a = A1, {sn}b = B1, one key "old" per shard. */
+	seed_e("{sn}a", "A1");
+	for (uint32_t i = 0; i < NSHARDS; i++) {
+		key_in(i, "sh", ks[i], sizeof(ks[i]));
+		seed_e(ks[i], "old");
+	}
+	m = seed_e("{sn}b", "B1");
+	/* Then: a modified, b removed, c added, every shard key changed. */
+	assert_true(seed_e("{sn}a", "A2") > m);
+	seed_e("{sn}b", NULL);
+	seed_e("{sn}c", "C2");
+	for (uint32_t i = 0; i < NSHARDS; i++)
+		seed_e(ks[i], "new");
+
+	floor = __atomic_load_n(&C->tx_floor, __ATOMIC_ACQUIRE);
+	assert_int_equal(dkv_tx_open_snap(C, m, &tx), 0);
+	assert_int_equal(dkv_tx_epoch(tx), m);
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), 0);
+	assert_string_equal(v, "A1");
+	/* Read exactly at M, no uncertainty. */
+	assert_int_equal(T.read_ts, m);
+	assert_int_equal(T.read_tu, m);
+	assert_int_equal(get_s(tx, "{sn}b", v, sizeof(v)), 0);
+	assert_string_equal(v, "B1");
+	assert_int_equal(get_s(tx, "{sn}c", v, sizeof(v)), DKV_ERR_NOT_FOUND);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(range(tx, 0, 0, NULL, &s), 0); /* {r}: nothing */
+	assert_int_equal(dkv_range(C, tx, 0, "{sn}", 4, "{sn}\xff", 5, 0,
+				   NULL, collect, &s),
+			 2);
+	expect(&s, at_m, 2);
+	assert_string_equal(s.vals[0], "A1");
+	/* No read set kept: memory does not grow with reads. */
+	assert_true(txn_tx_nreads(tx->t) <= 1);
+
+	/* Writes: refused, nothing buffered. */
+	assert_int_equal(put_s(tx, 0, "{sn}a", "X"), DKV_ERR_READ_ONLY);
+	assert_int_equal(put_s(tx, DKV_COND_INSERT, "{sn}z", "X"),
+			 DKV_ERR_READ_ONLY);
+	assert_int_equal(dkv_remove(C, tx, 0, "{sn}a", 5), DKV_ERR_READ_ONLY);
+	assert_int_equal(txn_tx_nwrites(tx->t), 0);
+
+	/* Every shard whole, page by page (range_batch 2, limit 1). */
+	assert_int_equal(dkv_shard_count(C, &n), 0);
+	assert_int_equal(n, NSHARDS);
+	for (uint32_t i = 0; i < NSHARDS; i++) {
+		int found = 0;
+
+		memset(&s, 0, sizeof(s));
+		while (!dkv_anchor_is_eof(&a)) {
+			rc = dkv_range_shard(C, tx, i, 0, NULL, 0, NULL, 0, 1,
+					     &a, collect, &s);
+			assert_true(rc == 0 || rc == 1);
+		}
+		dkv_anchor_fini(&a);
+		for (int j = 0; j < s.n; j++) {
+			assert_int_equal(shard_of(s.keys[j]), i);
+			assert_string_not_equal(s.keys[j], "{sn}c");
+			if (strcmp(s.keys[j], ks[i]) == 0) {
+				assert_string_equal(s.vals[j], "old");
+				found = 1;
+			}
+		}
+		assert_true(found);
+	}
+	/* dkv_range_shard: a tx is required; the shard must exist; an
+	 * anchor resumes only its own shard. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(dkv_range_shard(C, NULL, 0, 0, NULL, 0, NULL, 0, 0,
+					 NULL, collect, &s),
+			 DKV_ERR_INVAL);
+	assert_int_equal(dkv_range_shard(C, tx, NSHARDS, 0, NULL, 0, NULL, 0,
+					 0, NULL, collect, &s),
+			 DKV_ERR_NO_SHARD);
+	assert_int_equal(dkv_range_shard(C, tx, 0, 0, "b", 1, "a", 1, 0, NULL,
+					 collect, &s),
+			 0);
+	assert_int_equal(dkv_range_shard(C, tx, 0, 0, NULL, 0, NULL, 0, 1, &a,
+					 collect, &s),
+			 1);
+	assert_int_equal(dkv_range_shard(C, tx, 1, 0, NULL, 0, NULL, 0, 1, &a,
+					 collect, &s),
+			 DKV_ERR_INVAL);
+	assert_int_equal(dkv_range(C, tx, 0, NULL, 0, NULL, 0, 1, &a, collect,
+				   &s),
+			 DKV_ERR_INVAL);
+	dkv_anchor_fini(&a);
+
+	/* A shard asking for a restart (busy): sent again at M. */
+	total = T.sent[TXN_MSG_READ];
+	T.restart = 2;
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), 0);
+	assert_string_equal(v, "A1");
+	assert_int_equal(T.sent[TXN_MSG_READ], total + 3);
+	assert_int_equal(T.read_ts, m);
+	/* ... up to a bound, then DKV_ERR_TX_RESTART; still usable. */
+	T.restart = 100;
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), DKV_ERR_TX_RESTART);
+	T.restart = 0;
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), 0);
+	/* Below the watermark: DKV_ERR_EPOCH_TOO_OLD, still usable. */
+	T.too_old = 1;
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)),
+			 DKV_ERR_EPOCH_TOO_OLD);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(dkv_range(C, tx, 0, "{sn}", 4, "{sn}\xff", 5, 0,
+				   NULL, collect, &s),
+			 DKV_ERR_EPOCH_TOO_OLD);
+	assert_int_equal(dkv_range_shard(C, tx, 2, 0, NULL, 0, NULL, 0, 0,
+					 NULL, collect, &s),
+			 DKV_ERR_EPOCH_TOO_OLD);
+	T.too_old = 0;
+	/* A restart keeps the epoch. */
+	assert_int_equal(dkv_tx_restart(tx), 0);
+	assert_int_equal(get_s(tx, "{sn}b", v, sizeof(v)), 0);
+	assert_string_equal(v, "B1");
+	assert_int_equal(T.read_ts, m);
+	assert_int_equal(dkv_tx_epoch(tx), m);
+
+	/* Commit: at once, nothing sent; then as any committed one. */
+	total = T.total;
+	assert_int_equal(dkv_tx_commit(tx), 0);
+	assert_int_equal(T.total, total);
+	assert_int_equal(dkv_tx_epoch(tx), m);
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), DKV_ERR_STATE);
+	assert_int_equal(put_s(tx, 0, "{sn}a", "X"), DKV_ERR_READ_ONLY);
+	assert_int_equal(dkv_tx_commit(tx), DKV_ERR_STATE);
+	dkv_tx_close(tx);
+	stored("{sn}a", v, sizeof(v));
+	assert_string_equal(v, "A2");
+	/* Reading in the past published nothing to the client's clock. */
+	assert_int_equal(__atomic_load_n(&C->tx_floor, __ATOMIC_ACQUIRE),
+			 floor);
+
+	/* A fixed epoch far ahead is not merged into the client's clock
+	 * either. */
+	{
+		uint64_t ahead = m + (UINT64_C(3600000000000) &
+				      ~DKV_HLC_LOGICAL_MASK);
+
+		assert_int_equal(dkv_tx_open_snap(C, ahead, &tx), 0);
+		/* The shard asks for a restart (clock offset): not sent
+		 * again and again, a clear code. */
+		total = T.sent[TXN_MSG_READ];
+		assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)),
+				 DKV_ERR_CLOCK_OFFSET);
+		assert_int_equal(T.sent[TXN_MSG_READ], total + 1);
+		dkv_tx_close(tx);
+		assert_true(__atomic_load_n(&C->tx_floor, __ATOMIC_ACQUIRE) <
+			    ahead);
+		assert_int_equal(seed_e("{sn}d", "D") < ahead, 1);
+	}
+	/* A later read-write transaction is unaffected. */
+	assert_int_equal(dkv_tx_open(C, 0, &tx), 0);
+	assert_int_equal(get_s(tx, "{sn}a", v, sizeof(v)), 0);
+	assert_string_equal(v, "A2");
+	dkv_tx_close(tx);
+
+	/* Bad arguments. */
+	assert_int_equal(dkv_tx_open_snap(C, 0, &tx), DKV_ERR_INVAL);
+	assert_int_equal(dkv_tx_open_snap(C, UINT64_MAX, &tx), DKV_ERR_INVAL);
+	assert_int_equal(dkv_tx_open_snap(NULL, m, &tx), DKV_ERR_INVAL);
+	assert_int_equal(dkv_tx_open_snap(C, m, NULL), DKV_ERR_INVAL);
+	assert_int_equal(dkv_shard_count(C, NULL), DKV_ERR_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1044,6 +1289,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_only_sends_nothing,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_and_failed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_tx, setup,
 						teardown),
 	};
 
