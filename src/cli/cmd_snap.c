@@ -65,6 +65,7 @@
 
 #define PAGE_DEFAULT 1000u  /* keys per range call of export and diff */
 #define PAGE_MAX 100000u
+#define EXP_THREADS_MAX 64u  /* shards exported at once, at most */
 #define IMPORT_THREADS 8u
 #define IMPORT_THREADS_MAX 256u
 /* Import writes the keys of one target shard BATCH_KEYS at a time as
@@ -449,6 +450,10 @@ struct exp_run {
 	struct progress *pr;
 	uint64_t total; /* keys of earlier shards */
 	char where[64];
+	/* Shared by the export's threads: keys done in all, and the lock
+	 * of it and of the progress line. */
+	pthread_mutex_t *lock;
+	uint64_t *done;
 };
 
 static int ef_write(struct exp_file *ef, const void *p, size_t n, int hash)
@@ -595,7 +600,11 @@ static int export_shard(dkv_client_t *c, dkv_tx_t *tx, const char *dir,
 				cli_fail("export", n);
 			goto out;
 		}
-		progress_show(r->pr, r->total + ef.count, r->where, 0);
+		pthread_mutex_lock(r->lock);
+		*r->done += ef.count - r->total;
+		r->total = ef.count;
+		progress_show(r->pr, *r->done, r->where, 0);
+		pthread_mutex_unlock(r->lock);
 	}
 	digest = XXH3_64bits_digest(ef.h);
 	memset(tr, 0, sizeof(tr));
@@ -622,7 +631,6 @@ static int export_shard(dkv_client_t *c, dkv_tx_t *tx, const char *dir,
 	json_object_set_new(fj, "bytes", json_integer((json_int_t)ef.bytes));
 	json_object_set_new(fj, "xxh3", json_string(hex));
 	json_array_append_new(files, fj);
-	r->total += ef.count;
 	rc = CLI_OK;
 out:
 	if (io)
@@ -634,6 +642,67 @@ out:
 	XXH3_freeState(ef.h);
 	r->ef = NULL;
 	return rc;
+}
+
+/* The export's threads: each opens its own read-only transaction at the
+ * epoch and takes the next shard until none is left or one failed. */
+struct exp_pool {
+	dkv_client_t *c;
+	const char *dir;
+	uint64_t epoch;
+	uint32_t nshards, page;
+	pthread_mutex_t lock;
+	uint32_t next;
+	int failed;
+	uint64_t done;
+	struct progress *pr;
+	json_t **entries; /* nshards, each shard's manifest entry */
+};
+
+static void *exp_worker(void *arg)
+{
+	struct exp_pool *pl = arg;
+	dkv_tx_t *tx = NULL;
+
+	if (dkv_tx_open_snap(pl->c, pl->epoch, &tx) != DKV_OK) {
+		cli_err("export: %s", dkv_last_error());
+		pthread_mutex_lock(&pl->lock);
+		pl->failed = 1;
+		pthread_mutex_unlock(&pl->lock);
+		return NULL;
+	}
+	for (;;) {
+		struct exp_run r;
+		json_t *files;
+		uint32_t s;
+		int rc;
+
+		pthread_mutex_lock(&pl->lock);
+		s = pl->next++;
+		if (pl->failed || s >= pl->nshards) {
+			pthread_mutex_unlock(&pl->lock);
+			break;
+		}
+		pthread_mutex_unlock(&pl->lock);
+		memset(&r, 0, sizeof(r));
+		r.pr = pl->pr;
+		r.lock = &pl->lock;
+		r.done = &pl->done;
+		files = json_array();
+		rc = files != NULL
+			     ? export_shard(pl->c, tx, pl->dir, s, pl->nshards,
+					    pl->epoch, pl->page, &r, files)
+			     : CLI_FAIL;
+		pthread_mutex_lock(&pl->lock);
+		if (rc != CLI_OK)
+			pl->failed = 1;
+		else
+			pl->entries[s] = json_incref(json_array_get(files, 0));
+		pthread_mutex_unlock(&pl->lock);
+		json_decref(files);
+	}
+	dkv_tx_close(tx);
+	return NULL;
 }
 
 /* The map's "family" object (the sharding), or null. */
@@ -692,14 +761,16 @@ static int do_export(struct cli *cli, int argc, char **argv)
 		HELP_OPT,
 		OUTPUT_OPT,
 		{ "page", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 't' },
 		{ 0 },
 	};
 	struct dkv_snap_info info;
 	struct progress pr;
-	struct exp_run r;
-	uint64_t page = PAGE_DEFAULT, epoch = 0, ms;
+	struct exp_pool pl;
+	pthread_t th[EXP_THREADS_MAX];
+	uint64_t page = PAGE_DEFAULT, epoch = 0, ms, nthreads = 4;
+	size_t started = 0;
 	uint32_t nshards = 0;
-	dkv_tx_t *tx = NULL;
 	dkv_client_t *c;
 	json_t *m = NULL, *files = NULL;
 	const char *dir;
@@ -709,14 +780,16 @@ static int do_export(struct cli *cli, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'H':
-			printf("Usage: dkv snapshot export NAME DIR [--page N]\n"
+			printf("Usage: dkv snapshot export NAME DIR [--page N] "
+			       "[--threads T]\n"
 			       "Write every key of the snapshot NAME (or of an "
 			       "EPOCH) into DIR, one file\nper shard "
 			       "(shard-<id>.dkvs), then DIR/manifest.json "
 			       "(docs/snap.md,\n\"Export format\"). DIR must "
 			       "not exist or be empty. Memory stays bounded:\n"
 			       "each shard is read N keys at a time "
-			       "(--page, default %u).\n"
+			       "(--page, default %u), T shards at a time "
+			       "(--threads, default 4).\n"
 			       "Progress on standard error when it is a "
 			       "terminal.\n",
 			       PAGE_DEFAULT);
@@ -734,6 +807,15 @@ static int do_export(struct cli *cli, int argc, char **argv)
 						       "(1..%u)",
 						       optarg, PAGE_MAX);
 			break;
+		case 't':
+			if (cli_parse_u64(optarg, 1, EXP_THREADS_MAX,
+					  &nthreads) != 0)
+				return cli_usage_error("snapshot export",
+						       "bad --threads '%s' "
+						       "(1..%u)",
+						       optarg,
+						       EXP_THREADS_MAX);
+			break;
 		default:
 			return cli_try("snapshot export");
 		}
@@ -747,32 +829,55 @@ static int do_export(struct cli *cli, int argc, char **argv)
 	c = cli_client(cli);
 	if (c == NULL)
 		return CLI_FAIL;
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.lock, NULL);
 	rc = resolve_at(c, "snapshot export", argv[optind], &epoch, &info);
 	if (rc != CLI_OK)
 		goto out;
 	rc = CLI_FAIL;
 	if (export_dir(dir) != CLI_OK)
 		goto out;
-	if (dkv_tx_open_snap(c, epoch, &tx) != DKV_OK ||
-	    dkv_shard_count(c, &nshards) != DKV_OK) {
+	if (dkv_shard_count(c, &nshards) != DKV_OK) {
 		cli_err("export: %s", dkv_last_error());
 		goto out;
 	}
 	files = json_array();
 	progress_init(&pr, "export");
-	memset(&r, 0, sizeof(r));
-	r.pr = &pr;
-	for (uint32_t s = 0; s < nshards; s++)
-		if (export_shard(c, tx, dir, s, nshards, epoch, (uint32_t)page,
-				 &r, files) != CLI_OK) {
-			if (pr.on)
-				fputc('\n', stderr);
-			cli_err("export: incomplete (no %s written): %s is not "
-				"a usable export",
-				EXP_MANIFEST, dir);
-			goto out;
-		}
-	progress_show(&pr, r.total, NULL, 1);
+	pl.c = c;
+	pl.dir = dir;
+	pl.epoch = epoch;
+	pl.nshards = nshards;
+	pl.page = (uint32_t)page;
+	pl.pr = &pr;
+	pl.entries = calloc(nshards ? nshards : 1, sizeof(*pl.entries));
+	if (pl.entries == NULL || files == NULL) {
+		cli_err("export: out of memory");
+		goto out;
+	}
+	if (nthreads > nshards)
+		nthreads = nshards ? nshards : 1;
+	for (; started < nthreads; started++)
+		if (pthread_create(&th[started], NULL, exp_worker, &pl) != 0)
+			break;
+	if (started == 0)
+		exp_worker(&pl);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (uint32_t s = 0; !pl.failed && s < nshards; s++)
+		if (pl.entries[s] == NULL)
+			pl.failed = 1;
+	if (pl.failed) {
+		if (pr.on)
+			fputc('\n', stderr);
+		cli_err("export: incomplete (no %s written): %s is not "
+			"a usable export",
+			EXP_MANIFEST, dir);
+		goto out;
+	}
+	for (uint32_t s = 0; s < nshards; s++) {
+		json_array_append(files, pl.entries[s]);
+	}
+	progress_show(&pr, pl.done, NULL, 1);
 	ms = dkv_now_ms() - pr.t0;
 	fmt_epoch(epoch, e);
 	m = json_object();
@@ -785,7 +890,7 @@ static int do_export(struct cli *cli, int argc, char **argv)
 	json_object_set_new(m, "time", json_string(e));
 	json_object_set_new(m, "shards", json_integer(nshards));
 	json_object_set_new(m, "sharding", map_family(c));
-	json_object_set_new(m, "keys", json_integer((json_int_t)r.total));
+	json_object_set_new(m, "keys", json_integer((json_int_t)pl.done));
 	json_object_set_new(m, "files", files);
 	files = NULL;
 	if (write_manifest(dir, m) != CLI_OK)
@@ -797,23 +902,26 @@ static int do_export(struct cli *cli, int argc, char **argv)
 		json_object_set_new(j, "epoch", json_integer((json_int_t)epoch));
 		json_object_set_new(j, "dir", json_string(dir));
 		json_object_set_new(j, "shards", json_integer(nshards));
-		json_object_set_new(j, "keys", json_integer((json_int_t)r.total));
+		json_object_set_new(j, "keys", json_integer((json_int_t)pl.done));
 		json_object_set_new(j, "seconds", json_real((double)ms / 1000));
 		json_object_set_new(j, "keys_per_s",
-				    json_real(rate(r.total, ms)));
+				    json_real(rate(pl.done, ms)));
 		json_print(j);
 	} else if (cli->out != OUT_RAW) {
 		printf("exported %llu keys of %u shards at epoch %llu to %s in "
 		       "%.2f s (%.0f keys/s)\n",
-		       (unsigned long long)r.total, nshards,
+		       (unsigned long long)pl.done, nshards,
 		       (unsigned long long)epoch, dir, (double)ms / 1000,
-		       rate(r.total, ms));
+		       rate(pl.done, ms));
 	}
 	rc = CLI_OK;
 out:
 	json_decref(files);
 	json_decref(m);
-	dkv_tx_close(tx);
+	for (uint32_t s = 0; pl.entries != NULL && s < nshards; s++)
+		json_decref(pl.entries[s]);
+	free(pl.entries);
+	pthread_mutex_destroy(&pl.lock);
 	return rc;
 }
 
