@@ -15,8 +15,11 @@
  *   3. point reads: a few named packages through clients seeded at random
  *      nodes, then random reads of loaded keys, checked against the data;
  *   4. range search: the {bin}/ keys in pages of 10 through an anchor;
- *   5. a summary table (ops, ops/s, p50, p99 per phase);
- *   6. `dkv local stop` and removal of the directory - always, also when a
+ *   5. transactions: transfers between 32 accounts from 8 threads, while
+ *      cluster-wide snapshots are taken and each is read whole at its
+ *      epoch (the total must hold in every one, and again later);
+ *   6. a summary table (ops, ops/s, p50, p99 per phase);
+ *   7. `dkv local stop` and removal of the directory - always, also when a
  *      step fails or the demo is interrupted.
  *
  * Usage: dkv-demo-cluster [--max-files N] [--keep]
@@ -378,7 +381,7 @@ struct phase {
 	double secs, p50, p99; /* p50, p99 in microseconds */
 };
 
-static struct phase g_phases[8];
+static struct phase g_phases[12];
 static int g_nphases;
 
 static int cmp_double(const void *a, const void *b)
@@ -473,6 +476,7 @@ static void *worker(void *arg)
 #define TRANSFERS 60 /* per thread */
 
 struct xfer {
+	volatile int *running; /* workers still transferring */
 	dkv_client_t *c;
 	unsigned seed;
 	int a, b;
@@ -567,7 +571,90 @@ static void *transfer_worker(void *arg)
 		x->commits++;
 		x->lat[x->nlat++] = now_s() - t0;
 	}
+	__atomic_sub_fetch(x->running, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+#define SNAPSHOTS 12
+
+/* Every balance at a snapshot's epoch (a read-only transaction there). */
+static int snap_sum(dkv_client_t *c, uint64_t epoch, long *sum)
+{
+	dkv_tx_t *tx = NULL;
+	char k[32];
+	int rc = dkv_tx_open_snap(c, epoch, &tx);
+
+	*sum = 0;
+	for (int i = 0; rc == 0 && i < ACCOUNTS; i++) {
+		long v = 0;
+
+		account(i, k, sizeof(k));
+		rc = get_long(c, tx, k, &v);
+		*sum += v;
+	}
+	dkv_tx_close(tx);
+	return rc;
+}
+
+/* While the transfers run: cluster-wide snapshots, each read whole at
+ * its epoch (the total must hold in every one); afterwards each is read
+ * again (same sum), then destroyed. Returns the failures. */
+static size_t run_snapshots(dkv_client_t *c, volatile int *running)
+{
+	struct dkv_snap_info info[SNAPSHOTS];
+	long sums[SNAPSHOTS];
+	double lat[SNAPSHOTS], t0 = now_s(), secs;
+	size_t bad = 0;
+	int n = 0;
+
+	while (n < SNAPSHOTS && __atomic_load_n(running, __ATOMIC_ACQUIRE)) {
+		char name[32];
+		double s0 = now_s();
+
+		snprintf(name, sizeof(name), "demo-%02d", n);
+		if (dkv_snap_create(c, name, &info[n]) != 0) {
+			fprintf(stderr, "  snapshot %s: %s\n", name,
+				dkv_last_error());
+			bad++;
+			break;
+		}
+		lat[n] = now_s() - s0;
+		if (snap_sum(c, info[n].ds_epoch, &sums[n]) != 0) {
+			fprintf(stderr, "  reading %s: %s\n", name,
+				dkv_last_error());
+			bad++;
+		} else if (sums[n] != (long)ACCOUNTS * ACCOUNT_START) {
+			fprintf(stderr, "  %s sums to %ld\n", name, sums[n]);
+			bad++;
+		}
+		n++;
+		usleep(30000);
+	}
+	secs = now_s() - t0;
+	while (__atomic_load_n(running, __ATOMIC_ACQUIRE))
+		usleep(10000);
+	for (int i = 0; i < n; i++) {
+		long again = 0;
+
+		if (snap_sum(c, info[i].ds_epoch, &again) != 0 ||
+		    again != sums[i]) {
+			fprintf(stderr, "  %s reads differently later\n",
+				info[i].ds_name);
+			bad++;
+		}
+		if (dkv_snap_destroy(c, info[i].ds_name) != 0)
+			bad++;
+	}
+	if (n > 0) {
+		print_phase(record("snapshot create", (size_t)n, secs, lat,
+				   (size_t)n),
+			    "snapshots");
+		printf("  %d cluster-wide snapshots taken while the transfers "
+		       "ran; each read whole\n  at its epoch summed to %d, "
+		       "and read the same again after the transfers\n",
+		       n, ACCOUNTS * ACCOUNT_START);
+	}
+	return bad;
 }
 
 /* Loads the accounts, runs THREADS transfer workers, then checks in one
@@ -579,6 +666,8 @@ static size_t run_transfers(dkv_client_t *c)
 	double *lat = malloc(sizeof(*lat) * THREADS * TRANSFERS), t0, secs;
 	size_t nlat = 0, attempts = 0, commits = 0, bad = 0;
 	struct xfer check = { .c = c };
+	volatile int running = THREADS;
+	size_t snap_bad;
 	char k[32];
 
 	if (lat == NULL)
@@ -595,10 +684,12 @@ static size_t run_transfers(dkv_client_t *c)
 	t0 = now_s();
 	for (int i = 0; i < THREADS; i++) {
 		x[i] = (struct xfer){ .c = c, .seed = 1234u + (unsigned)i,
-				      .lat = lat + (size_t)i * TRANSFERS };
+				      .lat = lat + (size_t)i * TRANSFERS,
+				      .running = &running };
 		if (pthread_create(&tids[i], NULL, transfer_worker, &x[i]))
 			die("pthread_create", DKV_ERR_NOMEM);
 	}
+	snap_bad = run_snapshots(c, &running);
 	for (int i = 0; i < THREADS; i++) {
 		pthread_join(tids[i], NULL);
 		memmove(lat + nlat, x[i].lat, x[i].nlat * sizeof(*lat));
@@ -608,6 +699,7 @@ static size_t run_transfers(dkv_client_t *c)
 		bad += x[i].bad;
 	}
 	secs = now_s() - t0;
+	bad += snap_bad;
 	print_phase(record("transfer, 8 threads", commits, secs, lat, nlat),
 		    "transfers");
 	printf("  %zu attempts for %zu commits (%.1f%% restarted on "
