@@ -5,9 +5,10 @@
  * COMMIT1, happy path: validate; tc = HLC now; one durable batch of the
  * versions at tc and a "D" tombstone (committed); then OUTCOME(COMMITTED).
  * PREPARE_L, happy path: validate the leader's own part; one durable batch
- * of the "T" record (PREPARING) and the intents; then PREPARE to every
- * follower; on every PREPARED, tc = max of the proposals, one durable
- * batch of "T" COMMITTED with the leader's versions (the commit point);
+ * of the "T" record (PREPARING) and the intents, and at the same time
+ * PREPARE to every follower; once the record is durable and every
+ * follower PREPARED, tc = max of the proposals, one durable batch of "T"
+ * COMMITTED with the leader's versions (the commit point);
  * OUTCOME(COMMITTED) to the coordinator and COMMIT to the followers; on
  * every ACK, "T" is replaced by a "D" tombstone (FINISHED).
  * Failure modes:
@@ -22,6 +23,8 @@
  *    then OUTCOME(RESTART): a late duplicate finds the tombstone;
  *  - REFUSED from a follower, a follower's proposal beyond the clock
  *    offset, or no PREPARED from all within the prepare timeout: ABORTED
+ *    (once the leader's own record is durable, if it was still being
+ *    written: abort_on_log)
  *    (T removed, D aborted, intents removed, in one batch), then
  *    OUTCOME(RESTART) and ABORT to every follower, resent until ACK (or
  *    the horizon: followers that missed it ask STATUS);
@@ -285,6 +288,20 @@ void leader_on_valid(struct txn_part *p, struct ptx *x)
 		return;
 	}
 	ptx_submit(p, x);
+	/* The followers prepare while the record is written: the commit
+	 * waits for both, and presumed abort still holds (a follower that
+	 * asks STATUS is told PREPARING while the record is in flight, and
+	 * ABORTED if the leader died before it was durable: without a
+	 * record nothing can have committed). */
+	if (x->role == PTX_LEADER && x->nf > 0 &&
+	    ptx_state(x) == PTX_PREPARING_W) {
+		uint64_t now = part_now(p);
+
+		for (uint32_t i = 0; i < x->nf; i++)
+			send_prepare(p, x, &x->fols[i]);
+		x->deadline = now + p->conf.prepare_timeout_ms;
+		backoff_start(p, x, now);
+	}
 }
 
 /* Refused before anything durable (COMMIT1, or the leader's own part):
@@ -385,18 +402,23 @@ void leader_done(struct txn_part *p, struct ptx *x)
 	uint64_t now = part_now(p);
 
 	switch (ptx_state(x)) {
-	case PTX_PREPARING_W:
+	case PTX_PREPARING_W: {
+		uint32_t i;
+
 		x->has_log = 1;
 		ptx_move(x, PTX_PREPARING);
-		if (x->nf == 0) {
-			decide_commit(p, x);
+		if (x->abort_on_log) {
+			leader_abort(p, x, x->reason);
 			break;
 		}
-		for (uint32_t i = 0; i < x->nf; i++)
-			send_prepare(p, x, &x->fols[i]);
-		x->deadline = now + p->conf.prepare_timeout_ms;
-		backoff_start(p, x, now);
+		/* PREPAREs went out with the record (leader_on_valid). */
+		for (i = 0; i < x->nf; i++)
+			if (!x->fols[i].prepared)
+				break;
+		if (i == x->nf)
+			decide_commit(p, x);
 		break;
+	}
 	case PTX_COMMITTING_W:
 		x->final = 1;
 		ptx_release(p, x);
@@ -478,21 +500,29 @@ void leader_prepared(struct txn_part *p, const struct txn_msg *msg)
 		send_abort_to(p, &m->txid, msg->from.id);
 		return;
 	}
-	if (x->role != PTX_LEADER || ptx_state(x) != PTX_PREPARING)
+	if (x->role != PTX_LEADER || (ptx_state(x) != PTX_PREPARING &&
+				       ptx_state(x) != PTX_PREPARING_W))
 		return; /* a duplicate; the outcome is on its way */
 	f = fol_of(x, msg->from.id);
 	if (f == NULL) {
 		p->stats.bad_msg++;
 		return;
 	}
-	if (f->prepared)
+	if (f->prepared || x->abort_on_log)
 		return;
 	if (part_merge(p, m->proposed) != 0) {
+		if (ptx_state(x) == PTX_PREPARING_W) {
+			x->abort_on_log = 1; /* once the record is durable */
+			x->reason = TXN_R_CLOCK;
+			return;
+		}
 		leader_abort(p, x, TXN_R_CLOCK);
 		return;
 	}
 	f->prepared = 1;
 	f->proposed = m->proposed;
+	if (ptx_state(x) != PTX_PREPARING)
+		return; /* leader_done decides once the record is durable */
 	for (i = 0; i < x->nf; i++)
 		if (!x->fols[i].prepared)
 			return;
@@ -507,8 +537,16 @@ void leader_refused(struct txn_part *p, const struct txn_msg *msg)
 				  ? m->reason
 				  : TXN_R_PREPARE;
 
-	if (x == NULL || x->role != PTX_LEADER ||
-	    ptx_state(x) != PTX_PREPARING)
+	if (x == NULL || x->role != PTX_LEADER)
+		return;
+	if (ptx_state(x) == PTX_PREPARING_W) {
+		if (!x->abort_on_log) {
+			x->abort_on_log = 1; /* once the record is durable */
+			x->reason = (uint8_t)reason;
+		}
+		return;
+	}
+	if (ptx_state(x) != PTX_PREPARING)
 		return;
 	leader_abort(p, x, reason);
 }

@@ -106,6 +106,8 @@ struct ptx {
 	uint8_t always_wait;     /* single-key COMMIT1: waits, never dies */
 	uint8_t reply_status;    /* TOMB from STATUS: answer the asker */
 	uint8_t tell_followers;  /* leader abort: followers may have prepared */
+	uint8_t abort_on_log;    /* leader: a follower refused while its own
+				    record was being written (x->reason) */
 	uint64_t ts, sent, proposed, tc;
 	uint32_t leader;
 	struct txn_addr coord;   /* ONE, LEADER: the coordinator; TOMB: asker */

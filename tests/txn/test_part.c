@@ -261,11 +261,11 @@ static void test_two_phase(void **state)
 	m.u.prepare_l.writes.v = w;
 	m.u.prepare_l.writes.n = 2;
 	send_to(1, &m);
-	/* The record and the intents first, then PREPARE. */
-	assert_int_equal(fake_count(&F, TXN_MSG_PREPARE), 0);
+	/* PREPARE goes out while the record and the intents are written. */
+	assert_int_equal(fake_count(&F, TXN_MSG_PREPARE), 1);
+	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_TX), 0);
 	fake_flush(&F);
 	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_TX), 1);
-	assert_int_equal(fake_count(&F, TXN_MSG_PREPARE), 1);
 	pump();
 	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
 	assert_int_equal(r.u.outcome.rc, 0);
@@ -290,6 +290,59 @@ static void test_two_phase(void **state)
 	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
 	assert_int_equal(r.u.outcome.tc, tc);
 	txn_msg_free(&r);
+}
+
+/* A follower refuses while the leader's own record is still being written:
+ * the leader aborts once the record is durable, never commits, and tells
+ * the coordinator to restart. A follower that prepared early waits too. */
+static void test_refused_while_recording(void **state)
+{
+	struct dkv_txid id = { 6, 6 };
+	struct txn_write w[3] = { put(1, "1/a", "x"), put(2, "2/b", "y"),
+				  put(3, "3/c", "z") };
+	uint32_t parts[3] = { 1, 2, 3 };
+	uint64_t ts = now_epoch();
+	struct txn_msg m, r, pr;
+
+	(void)state;
+	start(1);
+	start(2);
+	start(3);
+	memset(&m, 0, sizeof(m));
+	m.type = TXN_MSG_PREPARE_L;
+	m.from = coord();
+	m.u.prepare_l.txid = id;
+	m.u.prepare_l.ts = ts;
+	m.u.prepare_l.sent = ts;
+	m.u.prepare_l.parts.v = parts;
+	m.u.prepare_l.parts.n = 3;
+	m.u.prepare_l.writes.v = w;
+	m.u.prepare_l.writes.n = 3;
+	send_to(1, &m);
+	assert_int_equal(fake_count(&F, TXN_MSG_PREPARE), 2);
+	/* Before the leader's record is durable: one PREPARED, one REFUSED. */
+	memset(&pr, 0, sizeof(pr));
+	pr.type = TXN_MSG_PREPARED;
+	pr.from = shard_addr(2);
+	pr.u.prepared.txid = id;
+	pr.u.prepared.proposed = now_epoch();
+	send_to(1, &pr);
+	memset(&pr, 0, sizeof(pr));
+	pr.type = TXN_MSG_REFUSED;
+	pr.from = shard_addr(3);
+	pr.u.refused.txid = id;
+	pr.u.refused.reason = TXN_R_WW;
+	send_to(1, &pr);
+	assert_int_equal(fake_count(&F, TXN_MSG_OUTCOME), 0);
+	/* Only the leader's record completes: it aborts, durably. */
+	fake_flush(&F);
+	fake_flush(&F);
+	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
+	assert_int_equal(r.u.outcome.rc, DKV_ERR_TX_RESTART);
+	txn_msg_free(&r);
+	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_TX), 0);
+	assert_int_equal(txn_part_stats(P[1])->commit2, 0);
+	assert_null(fake_newest(&F, 1, "1/a"));
 }
 
 /* --- wait-die ----------------------------------------------------------------- */
@@ -671,6 +724,7 @@ int main(void)
 		T(test_commit1),
 		T(test_commit1_write_write),
 		T(test_two_phase),
+		T(test_refused_while_recording),
 		T(test_wait_die),
 		T(test_single_key_waits_then_times_out),
 		T(test_reader_resolves_intent),
