@@ -79,6 +79,17 @@ struct exec {
 	struct resp_buf out;     /* replies of the commands done */
 	struct resp_buf one;     /* the reply of the current command */
 	int attempts;
+	int watch_noted;         /* EXEC: watched keys put in the read set
+				    unread (txn_note_read), see exec_step */
+	size_t wpending;         /* WATCH: parallel reads outstanding */
+	int wrc;                 /* WATCH: their first failure */
+	struct wread *wr;        /* WATCH: one per watched key */
+};
+
+/* One of WATCH's parallel reads. */
+struct wread {
+	struct exec *e;
+	size_t i;
 };
 
 static int arg_is(const struct qcmd *q, size_t i, const char *s)
@@ -287,6 +298,7 @@ static void exec_free(struct exec *e)
 {
 	if (e->tx)
 		txn_close(e->tx);
+	free(e->wr);
 	for (size_t i = 0; i < e->nq; i++)
 		qcmd_free(&e->q[i]);
 	free(e->q);
@@ -338,6 +350,7 @@ static void exec_restart(struct exec *e)
 		return;
 	}
 	e->wi = e->pc = e->ki = 0;
+	e->watch_noted = 0;
 	e->acc = 0;
 	resp_buf_reset(&e->out);
 	resp_buf_reset(&e->one);
@@ -641,8 +654,77 @@ static int run_blind(struct exec *e, struct qcmd *q)
 
 /* Issues the next read or finishes: watched keys, then the body, then
  * the commit. Loops while answers come from the write set. */
+/* One of WATCH's reads is done (or the issuing loop is): the reply once
+ * none is outstanding. */
+static void wread_release(struct exec *e)
+{
+	if (--e->wpending > 0)
+		return;
+	if (e->wrc == DKV_ERR_TX_RESTART) {
+		e->wrc = DKV_OK;
+		exec_restart(e);
+	} else if (e->wrc != DKV_OK) {
+		exec_reply(e, e->wrc == DKV_ERR_TIMEOUT
+				      ? "ERR transaction read timed out"
+				      : dkv_strerror(e->wrc));
+	} else {
+		exec_reply(e, NULL);
+	}
+}
+
+static void wread_cb(void *arg, int rc, const char *val, size_t vlen,
+		     uint64_t epoch)
+{
+	struct wread *wr = arg;
+	struct exec *e = wr->e;
+
+	(void)val;
+	(void)vlen;
+	if (rc == DKV_OK || rc == DKV_ERR_NOT_FOUND)
+		e->w[wr->i].epoch = rc == DKV_OK || epoch ? epoch : 0;
+	else if (e->wrc == DKV_OK || rc == DKV_ERR_TX_RESTART)
+		e->wrc = rc;
+	wread_release(e);
+}
+
+/* WATCH of several keys: every read at once; the reply once all are in. */
+static void watch_parallel(struct exec *e)
+{
+	if (e->wr == NULL) {
+		e->wr = calloc(e->nw, sizeof(*e->wr));
+		if (e->wr == NULL) {
+			exec_reply(e, dkv_strerror(DKV_ERR_NOMEM));
+			return;
+		}
+	}
+	e->wrc = DKV_OK;
+	e->wpending = 1; /* held while issuing */
+	for (size_t i = 0; i < e->nw; i++) {
+		struct txn_bytes own;
+		int rc;
+
+		e->wr[i].e = e;
+		e->wr[i].i = i;
+		e->wpending++;
+		rc = txn_get(e->tx, e->w[i].key, e->w[i].klen, &own, wread_cb,
+			     &e->wr[i]);
+		if (rc == TXN_PENDING)
+			continue;
+		e->wpending--;
+		if (e->wrc == DKV_OK || rc == DKV_ERR_TX_RESTART)
+			e->wrc = rc == DKV_ERR_NOT_FOUND ? DKV_OK : rc;
+		if (rc != DKV_OK && rc != DKV_ERR_NOT_FOUND)
+			break; /* the ones issued still answer */
+	}
+	wread_release(e);
+}
+
 static void exec_step(struct exec *e)
 {
+	if (e->watch_only && e->wi == 0 && e->nw > 1) {
+		watch_parallel(e);
+		return;
+	}
 	for (;;) {
 		struct txn_bytes own;
 		const char *key;
@@ -689,6 +771,14 @@ static void exec_step(struct exec *e)
 	}
 	if (e->watch_only) {
 		exec_reply(e, NULL);
+		return;
+	}
+	if (e->watch_noted && txn_tx_nwrites(e->tx) == 0) {
+		/* A commit without writes validates nothing: read the
+		 * watched keys after all, as WATCH requires. */
+		e->watch_noted = 0;
+		e->wi = 0;
+		exec_step(e);
 		return;
 	}
 	{
@@ -744,6 +834,21 @@ static void exec_start(struct conn *c, const struct resp_cmd *cmd,
 	if (rc != DKV_OK) {
 		exec_reply(e, dkv_strerror(rc));
 		return;
+	}
+	if (!watch_only && e->nw > 0) {
+		/* The versions WATCH saw go into the read set unread: the
+		 * commit validates that they are still the newest (a watched
+		 * key changed fails it, and the restart then reads them). */
+		size_t i;
+
+		for (i = 0; i < e->nw; i++)
+			if (txn_note_read(e->tx, e->w[i].key, e->w[i].klen,
+					  e->w[i].epoch) != DKV_OK)
+				break;
+		if (i == e->nw) {
+			e->wi = e->nw;
+			e->watch_noted = 1;
+		}
 	}
 	exec_step(e);
 	return;

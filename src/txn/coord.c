@@ -406,6 +406,21 @@ int txn_put(struct txn_tx *tx, const char *key, size_t klen, const char *val,
 			key, klen, TXN_W_PUT, val, vlen, 0, 1);
 }
 
+int txn_note_read(struct txn_tx *tx, const char *key, size_t klen,
+		  uint64_t epoch)
+{
+	struct txn_coord *c = tx->c;
+	int rc = coord_writable(tx);
+
+	if (rc == 0)
+		rc = coord_check_key(tx, klen);
+	if (rc != 0 || tx->fixed)
+		return rc;
+	coord_merge(c, epoch);
+	return kset_put(&tx->reads, c->io.shard_of(c->io.ctx, key, klen), key,
+			klen, 0, NULL, 0, epoch, 0);
+}
+
 int txn_del(struct txn_tx *tx, const char *key, size_t klen)
 {
 	struct txn_coord *c = tx->c;

@@ -100,6 +100,14 @@ typedef void (*txn_get_cb)(void *arg, int rc, const char *val, size_t vlen,
 int txn_get(struct txn_tx *tx, const char *key, size_t klen,
 	    struct txn_bytes *out, txn_get_cb cb, void *arg);
 
+/* Records in the read set that key was read at version epoch (0: none)
+ * elsewhere, e.g. by an earlier transaction of the same client (Redis's
+ * WATCH): the commit then validates that key's newest version is still
+ * epoch, as for a read made here. epoch is merged into the clock. A no-op
+ * for a fixed-epoch transaction. Errors as txn_put. */
+int txn_note_read(struct txn_tx *tx, const char *key, size_t klen,
+		  uint64_t epoch);
+
 /* items in key order, merged with this transaction's writes; next: empty
  * when [start, end) was read through, else where to continue. */
 typedef void (*txn_range_cb)(void *arg, int rc, const struct txn_item *items,
