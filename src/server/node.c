@@ -215,11 +215,13 @@ static void clock_tick(uv_timer_t *t)
 
 void node_flush_idle_cb(uv_idle_t *h)
 {
-	conn_flush_pending(h->data);
+	peers_flush_pending(h->data);
+	conn_flush_pending(h->data); /* stops the idle handle */
 }
 
 static void flush_check_cb(uv_check_t *h)
 {
+	peers_flush_pending(h->data);
 	conn_flush_pending(h->data);
 }
 

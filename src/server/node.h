@@ -64,6 +64,7 @@ struct node {
 	uv_check_t flush_check;  /* writes replies completed this iteration */
 	uv_idle_t flush_idle;    /* ... without blocking in poll first */
 	struct conn *flush_head; /* connections with replies to write */
+	int peers_dirty;         /* a peer link has requests to write */
 	struct dkv_store *store;
 	struct dkv_hlc *hlc;
 	struct dkv_committer *committer;

@@ -27,6 +27,7 @@ static const struct dkv_sm_conf peer_states[PEER_NSTATES] = {
 
 static void peer_connect(struct peer *p);
 static void peer_flush(struct peer *p);
+static void peer_flush_later(struct peer *p);
 
 struct peer *peer_find(struct node *n, uint32_t id)
 {
@@ -183,6 +184,37 @@ static void write_cb(uv_write_t *w, int status)
 	peer_flush(p);
 }
 
+/* Requests queued in one loop iteration leave in one write: at the
+ * iteration's end (uv_check), or before the loop would block in poll
+ * (uv_idle, as the connections' replies). */
+static void peer_flush_later(struct peer *p)
+{
+	struct node *n = p->node;
+
+	if (p->flush_queued)
+		return;
+	p->flush_queued = 1;
+	if (!n->peers_dirty) {
+		n->peers_dirty = 1;
+		uv_idle_start(&n->flush_idle, node_flush_idle_cb);
+	}
+}
+
+void peers_flush_pending(struct node *n)
+{
+	if (!n->peers_dirty)
+		return;
+	n->peers_dirty = 0;
+	for (size_t i = 0; i < n->npeers; i++) {
+		struct peer *p = n->peers[i];
+
+		if (p != NULL && p->flush_queued) {
+			p->flush_queued = 0;
+			peer_flush(p);
+		}
+	}
+}
+
 static void peer_flush(struct peer *p)
 {
 	struct resp_buf tmp;
@@ -225,7 +257,7 @@ static int peer_send(struct peer *p, struct conn *c, struct slot *s,
 	else
 		p->head = f;
 	p->tail = f;
-	peer_flush(p);
+	peer_flush_later(p);
 	return DKV_OK;
 }
 
@@ -245,7 +277,7 @@ static int peer_send_raw(struct peer *p, const char *bytes, size_t len)
 	else
 		p->head = f;
 	p->tail = f;
-	peer_flush(p);
+	peer_flush_later(p);
 	return DKV_OK;
 }
 

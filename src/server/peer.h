@@ -60,10 +60,16 @@ struct peer {
 	uint64_t last_seen_ns;   /* last reply of any kind */
 	uint64_t backoff_ms;
 	uint64_t forwarded, failed;
+	int flush_queued;    /* bytes in out, written at the end of the loop
+			        iteration (peers_flush_pending) */
 };
 
 /* (Re)creates the peers from the node's map: one per other node. */
 void peers_sync(struct node *n);
+/* Writes what every peer queued during this loop iteration, one write
+ * per link (node.c calls it from its check and idle handles). */
+void peers_flush_pending(struct node *n);
+
 /* Closes every link; pending requests are answered with an error. */
 void peers_close(struct node *n);
 
