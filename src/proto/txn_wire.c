@@ -630,20 +630,22 @@ size_t txn_wire_argc(const struct txn_msg *m)
 	return measure(m, &argc, &bytes) == 0 ? argc : 0;
 }
 
-int txn_wire_encode(struct resp_buf *b, const struct txn_msg *m)
+static int encode_as(struct resp_buf *b, const struct txn_msg *m,
+		     const char *name, size_t nlen)
 {
 	size_t argc = 0, bytes = 0, start = b->len;
 	int rc = measure(m, &argc, &bytes);
 
 	if (rc != 0)
 		return rc;
+	/* measure() counts TXN_WIRE_CMD; both names have one-digit lengths. */
+	bytes = bytes - (sizeof(TXN_WIRE_CMD) - 1) + nlen;
 	rc = resp_buf_reserve(b, bytes);
 	if (rc != 0)
 		return rc;
 	/* Room is reserved: the writers below cannot fail, but say so. */
 	if ((rc = resp_put_array(b, argc)) == 0 &&
-	    (rc = resp_put_bulk(b, TXN_WIRE_CMD, sizeof(TXN_WIRE_CMD) - 1)) ==
-		    0 &&
+	    (rc = resp_put_bulk(b, name, nlen)) == 0 &&
 	    (rc = resp_put_bulk(b, wire_names[m->type],
 				wire_name_len[m->type])) == 0 &&
 	    (rc = enc_U32(b, &m->from.kind)) == 0 &&
@@ -667,6 +669,17 @@ int txn_wire_encode(struct resp_buf *b, const struct txn_msg *m)
 	if (rc != 0)
 		b->len = start;
 	return rc;
+}
+
+int txn_wire_encode(struct resp_buf *b, const struct txn_msg *m)
+{
+	return encode_as(b, m, TXN_WIRE_CMD, sizeof(TXN_WIRE_CMD) - 1);
+}
+
+int txn_wire_encode_oneway(struct resp_buf *b, const struct txn_msg *m)
+{
+	return encode_as(b, m, TXN_WIRE_CMD_ONEWAY,
+			 sizeof(TXN_WIRE_CMD_ONEWAY) - 1);
 }
 
 /* --- decoding: whole messages ---------------------------------------------- */
@@ -694,8 +707,10 @@ static int decode(const struct src *s, const struct txn_wire_limits *lim,
 	d.fld = "command name";
 
 	rc = take(&d, &p, &n);
-	if (rc == 0 && (n != sizeof(TXN_WIRE_CMD) - 1 ||
-			memcmp(p, TXN_WIRE_CMD, n) != 0))
+	if (rc == 0 && !(n == sizeof(TXN_WIRE_CMD) - 1 &&
+			 memcmp(p, TXN_WIRE_CMD, n) == 0) &&
+	    !(n == sizeof(TXN_WIRE_CMD_ONEWAY) - 1 &&
+	      memcmp(p, TXN_WIRE_CMD_ONEWAY, n) == 0))
 		rc = fail(&d, DKV_ERR_PROTO, "not " TXN_WIRE_CMD);
 	if (rc == 0) {
 		d.fld = "type";

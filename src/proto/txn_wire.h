@@ -36,8 +36,11 @@
 #include "proto/resp.h"
 #include "txn/txn_msg.h"
 
-/* The command name, always argument 0, matched exactly (case included). */
+/* The command name, always argument 0, matched exactly (case included).
+ * DKV.TXNQ is the same message sent one way between nodes: the receiver
+ * never answers it (no "+OK"), so the sender keeps no reply slot. */
 #define TXN_WIRE_CMD "DKV.TXN"
+#define TXN_WIRE_CMD_ONEWAY "DKV.TXNQ"
 /* DKV.TXN, type, from kind, from id, to kind, to id. */
 #define TXN_WIRE_HEAD_ARGS 6
 
@@ -99,6 +102,8 @@ void txn_wire_limits_default(struct txn_wire_limits *lim);
  * here: the receiver's decoder applies its own.
  */
 int txn_wire_encode(struct resp_buf *b, const struct txn_msg *m);
+/* The same as DKV.TXNQ (one way, node to node). */
+int txn_wire_encode_oneway(struct resp_buf *b, const struct txn_msg *m);
 
 /* Exact bytes txn_wire_encode() would append; 0 if it would fail with
  * DKV_ERR_INVAL or the size overflows. */

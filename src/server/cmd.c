@@ -159,6 +159,13 @@ void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
 	if (d == NULL || (d->arity > 0 && (size_t)d->arity != cmd->argc) ||
 	    (d->arity < 0 && cmd->argc < (size_t)-d->arity) ||
 	    (!c->authed && !(d->flags & CMD_NOAUTH))) {
+		if (d != NULL && (d->flags & CMD_NOREPLY)) {
+			/* An error reply would answer a request that has
+			 * no reply: the stream would be off by one. */
+			c->node->stats.errors++;
+			conn_close(c);
+			return;
+		}
 		conn_tx_mark_dirty(c); /* EXEC will answer EXECABORT */
 		b = conn_reply_buf(c);
 		if (b == NULL)
@@ -183,7 +190,7 @@ void cmd_dispatch(struct conn *c, const struct resp_cmd *cmd)
 		}
 		return;
 	}
-	if (conn_tx_queueing(c) && !(d->flags & CMD_TXCTL)) {
+	if (conn_tx_queueing(c) && !(d->flags & (CMD_TXCTL | CMD_NOREPLY))) {
 		conn_tx_queue(c, d->id, cmd);
 		return;
 	}

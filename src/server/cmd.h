@@ -25,6 +25,9 @@ struct node;
 #define CMD_ADMIN 0x10   /* cluster administration */
 #define CMD_TXCTL 0x20   /* runs even while MULTI queues (MULTI, EXEC...) */
 #define CMD_BARRIER 0x40 /* waits for every request in flight before it */
+#define CMD_NOREPLY 0x80 /* never answered (one way, node to node): a
+			    request the node cannot run closes the
+			    connection instead of an error reply */
 
 /* X(ID, "name", arity, flags, first_key, last_key, step, handler) */
 #define DKV_COMMANDS(X)                                                        \
@@ -57,6 +60,7 @@ struct node;
 	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)     \
 	X(DKV_GC, "dkv.gc", -1, CMD_ADMIN, 0, 0, 0, cmd_dkv_gc)               \
 	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)                   \
+	X(DKV_TXNQ, "dkv.txnq", -7, CMD_NOREPLY, 0, 0, 0, cmd_dkv_txnq)      \
 	X(MULTI, "multi", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_multi)        \
 	X(EXEC, "exec", 1, CMD_TXCTL | CMD_BARRIER, 0, 0, 0, cmd_exec)        \
 	X(DISCARD, "discard", 1, CMD_FAST | CMD_TXCTL, 0, 0, 0, cmd_discard)  \

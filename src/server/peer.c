@@ -520,6 +520,23 @@ int peer_call_encoded(struct node *n, uint32_t id, const char *bytes,
 	return DKV_OK;
 }
 
+int peer_send_oneway(struct node *n, uint32_t id, const char *bytes,
+		     size_t len)
+{
+	struct peer *p = peer_find(n, id);
+
+	if (p == NULL)
+		return DKV_ERR_NOT_FOUND;
+	if (dkv_sm_state(&p->sm) == PEER_DOWN)
+		peer_connect(p);
+	if (dkv_sm_state(&p->sm) == PEER_DOWN)
+		return DKV_OK; /* lost, as the protocol allows */
+	if (resp_put_raw(&p->out, bytes, len) != DKV_OK)
+		return DKV_ERR_NOMEM;
+	peer_flush_later(p);
+	return DKV_OK;
+}
+
 void peer_forward(struct node *n, uint32_t id, struct conn *c,
 		  const struct resp_cmd *cmd)
 {

@@ -90,6 +90,13 @@ int peer_call(struct node *n, uint32_t id, size_t argc,
 int peer_call_encoded(struct node *n, uint32_t id, const char *bytes,
 		      size_t len, peer_reply_cb cb, void *ctx);
 
+/* Sends one command (bytes: encoded, copied) that the peer never answers
+ * (DKV.TXNQ): no reply slot is kept. While the link is down the bytes are
+ * dropped (the caller's protocol resends). DKV_ERR_NOT_FOUND for an
+ * unknown node, DKV_ERR_NOMEM. */
+int peer_send_oneway(struct node *n, uint32_t id, const char *bytes,
+		     size_t len);
+
 /* The peer with this id, or NULL. */
 struct peer *peer_find(struct node *n, uint32_t id);
 

@@ -461,21 +461,15 @@ static void enqueue_local(struct txn_node *tn, const struct txn_msg *m)
 	uv_idle_start(&tn->deliver, deliver_cb);
 }
 
-static void ignore_reply(void *ctx, const struct resp_reply *r)
-{
-	(void)ctx;
-	(void)r;
-}
-
+/* Node to node, one way: DKV.TXNQ, which the peer never answers. */
 static void send_remote(struct txn_node *tn, uint32_t node_id,
 			const struct txn_msg *m)
 {
 	struct resp_buf b;
 
 	resp_buf_init(&b, 0);
-	if (txn_wire_encode(&b, m) == DKV_OK)
-		(void)peer_call_encoded(tn->node, node_id, b.data, b.len,
-					ignore_reply, NULL);
+	if (txn_wire_encode_oneway(&b, m) == DKV_OK)
+		(void)peer_send_oneway(tn->node, node_id, b.data, b.len);
 	resp_buf_free(&b);
 }
 
@@ -514,6 +508,41 @@ static int wants_answer(enum txn_msg_type t)
 	return t == TXN_MSG_READ || t == TXN_MSG_RANGE ||
 	       t == TXN_MSG_COMMIT1 || t == TXN_MSG_PREPARE_L ||
 	       t == TXN_MSG_STATUS;
+}
+
+/* DKV.TXNQ: a message from another node, one way. Nothing is ever
+ * answered on the connection (the sender keeps no reply slot): a message
+ * that cannot be decoded or delivered is dropped, as a lost one. */
+void cmd_dkv_txnq(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct node *n = c->node;
+	struct txn_node *tn = n->txn;
+	struct txn_wire_limits lim;
+	const struct dkv_map_node *owner;
+	struct txn_msg m;
+
+	txn_wire_limits_default(&lim);
+	lim.max_key = n->cfg.max_key;
+	lim.max_value = n->cfg.max_value;
+	if (tn == NULL || tn->stopping)
+		return;
+	if (txn_wire_decode_cmd(cmd, &lim, &m, &tn->mem) != DKV_OK) {
+		n->stats.errors++;
+		DKV_DEBUG("txn", "DKV.TXNQ dropped: %s",
+			  txn_wire_error(&tn->mem));
+		return;
+	}
+	if (m.to.kind == TXN_ADDR_SHARD) {
+		if (n->map == NULL ||
+		    dkv_map_shard_node(n->map, (uint32_t)m.to.id, &owner) !=
+			    DKV_OK)
+			return;
+		if (owner->id != n->cfg.node_id) { /* the map moved it */
+			send_remote(tn, owner->id, &m);
+			return;
+		}
+	}
+	deliver(tn, &m);
 }
 
 void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)

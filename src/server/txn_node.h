@@ -66,6 +66,8 @@ int txn_node_open_at(struct node *n, uint64_t epoch, struct txn_tx **out);
 
 /* DKV.TXN: a message from a client coordinator or another node. */
 void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd);
+/* DKV.TXNQ: the same message one way between nodes, never answered. */
+void cmd_dkv_txnq(struct conn *c, const struct resp_cmd *cmd);
 
 /* 1 if a plain write of key (or, read_only, a read of its newest version)
  * must wait for a transaction's intent. */
