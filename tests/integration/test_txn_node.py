@@ -135,11 +135,19 @@ def main():
         assert c.get(ka) == b"999"
         c.set(ka, "70")
 
-        # Write-write: a version above ts on a written key -> RESTART.
+        # Write-write: a version above ts on a written key, in a
+        # transaction that read something -> RESTART (here it read the
+        # newest version, so only write-write can refuse it).
         ts = epoch(c)
         c.set(kb, "81")
-        rc, _ = commit1(c, sb, ts, [(sb, kb, "82")])
+        rb = txn_read(c, sb, epoch(c), kb)
+        rc, _ = commit1(c, sb, ts, [(sb, kb, "82")], [(sb, kb, rb[1])])
         assert rc == TX_RESTART, rc
+        assert c.get(kb) == b"81"
+        # Blind writes (nothing read) commit above it, as a plain SET.
+        rc, tc = commit1(c, sb, ts, [(sb, kb, "83")])
+        assert rc == 0 and tc > rb[1], (rc, tc, rb)
+        assert c.get(kb) == b"83"
         c.set(kb, "80")
 
         # A prepared intent whose leader never decides (it has no record

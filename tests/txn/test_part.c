@@ -218,14 +218,19 @@ static void test_commit1(void **state)
 
 static void test_commit1_write_write(void **state)
 {
-	struct dkv_txid id = { 1, 2 };
+	struct dkv_txid id = { 1, 2 }, id2 = { 1, 3 };
 	struct txn_write w = put(1, "1/k", "new");
-	uint64_t ts = now_epoch();
+	struct txn_read rd = { 1, 0, { "1/r", 3 }, 0 };
+	uint64_t ts = now_epoch(), later;
 	struct txn_msg m = commit1(id, ts, &w, 1), r;
 
 	(void)state;
-	fake_put(&F, 1, "1/k", "later", now_epoch()); /* above ts */
+	later = now_epoch();
+	fake_put(&F, 1, "1/k", "later", later); /* above ts */
 	start(1);
+	/* A transaction that read something: first committer wins. */
+	m.u.commit1.reads.v = &rd;
+	m.u.commit1.reads.n = 1;
 	send_to(1, &m);
 	/* The abort is made durable before it is told. */
 	assert_int_equal(fake_count(&F, TXN_MSG_OUTCOME), 0);
@@ -235,6 +240,16 @@ static void test_commit1_write_write(void **state)
 	assert_int_equal(r.u.outcome.reason, TXN_R_WW);
 	txn_msg_free(&r);
 	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_DONE), 1);
+	/* Blind writes (nothing read) are serializable at their commit
+	 * epoch, as a plain SET: they commit, above the later version. */
+	m = commit1(id2, ts, &w, 1);
+	send_to(1, &m);
+	fake_flush(&F);
+	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
+	assert_int_equal(r.u.outcome.rc, 0);
+	assert_true(r.u.outcome.tc > later);
+	assert_int_equal(fake_newest(&F, 1, "1/k")->epoch, r.u.outcome.tc);
+	txn_msg_free(&r);
 }
 
 /* --- two-phase commit ----------------------------------------------------- */
