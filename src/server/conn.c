@@ -182,6 +182,14 @@ static void conn_flush(struct conn *c)
 	struct resp_buf tmp;
 	uv_buf_t b;
 
+	/* While an EXEC (or WATCH, MSET) of c runs, the replies before it
+	 * wait for its own: the client sent it, so it waits for that reply
+	 * anyway, and MULTI's "+OK" and the "+QUEUED"s then leave with
+	 * EXEC's array in one write (one wake-up of the client, not two).
+	 * Its completion flushes again. */
+	if (c->txn_inflight > 0 && conn_is_open(c) && !c->close_after)
+		return;
+
 	while (c->slots_head != NULL && c->slots_head->done) {
 		struct slot *s = c->slots_head;
 
