@@ -311,6 +311,20 @@ static uint64_t node_oldest_pin(void *ctx, uint32_t shard)
 	return __atomic_load_n(&n->snap_pin, __ATOMIC_ACQUIRE);
 }
 
+/* The store's pins hook: the snapshot manager's list (snap_node.c). */
+static size_t node_pins(void *ctx, uint64_t *out, size_t cap)
+{
+	struct node *n = ctx;
+	size_t total;
+
+	pthread_mutex_lock(&n->pins_lock);
+	total = n->npins;
+	if (total > 0 && cap > 0)
+		memcpy(out, n->pins, (total < cap ? total : cap) * sizeof(*out));
+	pthread_mutex_unlock(&n->pins_lock);
+	return total;
+}
+
 int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	       size_t errlen)
 {
@@ -338,7 +352,9 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	so.max_key = cfg->max_key;
 	so.max_value = cfg->max_value;
 	n->snap_pin = DKV_EPOCH_MAX;
+	pthread_mutex_init(&n->pins_lock, NULL);
 	so.oldest_pin = node_oldest_pin;
+	so.pins = node_pins;
 	so.pin_ctx = n;
 	rc = dkv_store_open(&so, &n->store);
 	if (rc != DKV_OK) {
@@ -488,6 +504,9 @@ void node_close(struct node *n)
 	uv_loop_close(&n->loop);
 	dkv_map_destroy(n->map);
 	dkv_hlc_destroy(n->hlc);
-	dkv_store_close(n->store);
+	dkv_store_close(n->store); /* its compactions read the pins */
+	free(n->pins);
+	n->pins = NULL;
+	pthread_mutex_destroy(&n->pins_lock);
 	pthread_mutex_destroy(&n->done_lock);
 }

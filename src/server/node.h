@@ -77,6 +77,12 @@ struct node {
 	 * raises a watermark above it. Written on the loop thread, read
 	 * anywhere, with __atomic_load_n/__atomic_store_n. */
 	uint64_t snap_pin;
+	/* Every pinned epoch (snapshots, a fence in progress), for the
+	 * store's GC between pins; under pins_lock (RocksDB's threads read
+	 * it). Lives as long as the node, past the store's close. */
+	pthread_mutex_t pins_lock;
+	uint64_t *pins;
+	size_t npins;
 	struct txn_sub *txn_done_head, *txn_done_tail; /* under done_lock */
 	struct resp_limits limits;
 

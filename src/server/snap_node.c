@@ -97,16 +97,40 @@ static uint64_t unix_ms(void)
 	return dkv_hlc_wall_ns(NULL) / 1000000u;
 }
 
-/* Publishes the GC pin: the oldest snapshot, or a recent fence's epoch. */
+/* Publishes the GC pins: the oldest (the watermark's cap) and every one
+ * (GC between pins), the snapshots' epochs and a recent fence's. */
 static void pin_update(struct snap_node *sn)
 {
+	struct node *n = sn->node;
 	uint64_t pin = snap_catalog_oldest(&sn->cat);
+	uint64_t *v, *old;
+	size_t k = 0;
 
 	if (sn->fence_pin != DKV_EPOCH_MAX && now_ms() >= sn->fence_pin_until)
 		sn->fence_pin = DKV_EPOCH_MAX;
 	if (sn->fence_pin < pin)
 		pin = sn->fence_pin;
-	__atomic_store_n(&sn->node->snap_pin, pin, __ATOMIC_RELEASE);
+	v = malloc((sn->cat.n + 1) * sizeof(*v));
+	if (v == NULL) {
+		/* Keep the old list; only the oldest pin moves, and only
+		 * down, so nothing a snapshot sees can go. */
+		if (pin < __atomic_load_n(&n->snap_pin, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&n->snap_pin, pin, __ATOMIC_RELEASE);
+		return;
+	}
+	for (uint32_t i = 0; i < sn->cat.n; i++)
+		v[k++] = sn->cat.v[i].epoch;
+	if (sn->fence_pin != DKV_EPOCH_MAX)
+		v[k++] = sn->fence_pin;
+	/* The list first: the watermark's cap may only move once the filter
+	 * sees every pin. */
+	pthread_mutex_lock(&n->pins_lock);
+	old = n->pins;
+	n->pins = v;
+	n->npins = k;
+	pthread_mutex_unlock(&n->pins_lock);
+	free(old);
+	__atomic_store_n(&n->snap_pin, pin, __ATOMIC_RELEASE);
 }
 
 /* The snapshot leader: the lowest node id in the map. */

@@ -29,6 +29,10 @@
  *                                  the highest epoch written since open.
  *                                  Absent: the shard is empty, or predates
  *                                  the record (its ceiling is unknown).
+ *   "\0gccut"                  ->  le64 the store's GC cutoff (store_filter.c):
+ *                                  versions hidden by a newer one at or
+ *                                  below it, and seen by no pin, may be
+ *                                  dropped by compactions
  *   "\1" + user key            ->  user metadata (dkv_batch_put_meta)
  *   The leading byte keeps the store's records apart from metadata.
  *   dkvd's metadata keys: "cluster.map" (the map's JSON), "hlc.bound"
@@ -69,6 +73,8 @@
 #define LAYOUT_CEIL_PREFIX "\0ceil/"
 #define LAYOUT_CEIL_PREFIX_LEN 6
 #define LAYOUT_CEIL_KEY_LEN (LAYOUT_CEIL_PREFIX_LEN + 4)
+#define LAYOUT_CUTOFF_KEY "\0gccut"
+#define LAYOUT_CUTOFF_KEY_LEN 6
 #define LAYOUT_META_PREFIX '\1'
 
 /* Shard states as persisted in the catalog. */

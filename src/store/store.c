@@ -176,6 +176,9 @@ static void options_build(struct dkv_store *s)
 	s->cmp = store_cmp_create();
 	s->ver_opts = rocksdb_options_create_copy(s->db_opts);
 	rocksdb_options_set_comparator(s->ver_opts, s->cmp);
+	/* GC between pins (store_filter.c); the options own the factory. */
+	s->filters = store_filter_create(s);
+	rocksdb_options_set_compaction_filter_factory(s->ver_opts, s->filters);
 
 	s->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
@@ -251,6 +254,8 @@ static int db_open(struct dkv_store *s)
 		goto out;
 	}
 	rc = store_shards_load(s, (char **)names, handles, n);
+	if (rc == DKV_OK)
+		rc = store_cutoff_load(s);
 out:
 	free(cf_opts);
 	free(handles);

@@ -67,8 +67,17 @@ struct dkv_store_opts {
 	/* GC pin hook (the snapshot manager): returns the oldest epoch that
 	 * must stay readable, or DKV_EPOCH_MAX if none. NULL = no pins. */
 	uint64_t (*oldest_pin)(void *ctx, uint32_t shard);
+	/* Every pinned epoch (live snapshots), into out (the first cap of
+	 * them); returns how many there are (more than cap: some left
+	 * out). Called from RocksDB's compaction threads and from readers:
+	 * must be thread-safe. NULL = no pins. With it, GC also collects
+	 * between pins (docs/store.md, "History GC"). */
+	size_t (*pins)(void *ctx, uint64_t *out, size_t cap);
 	void *pin_ctx;
 };
+
+/* At most this many pins are honoured (opts.pins' cap). */
+#define DKV_STORE_MAX_PINS 2048
 
 /* Fills opts with defaults: durability GROUP, default sizes, no pins. */
 void dkv_store_opts_init(struct dkv_store_opts *opts, const char *path);
@@ -273,6 +282,10 @@ int dkv_store_gc(struct dkv_store *store, uint32_t shard, uint64_t epoch,
 		 int compact, uint64_t *applied);
 /* The shard's watermark; 0 if none was set. */
 uint64_t dkv_store_watermark(struct dkv_store *store, uint32_t shard);
+/* The store's collection cutoff: a version hidden by a newer one at or
+ * below it is collected unless a pin sees it; reads below it are only
+ * answered at a pinned epoch (else DKV_ERR_EPOCH_TOO_OLD). 0 = none. */
+uint64_t dkv_store_gc_cutoff(struct dkv_store *store);
 
 /* --- whole store ---------------------------------------------------------- */
 

@@ -8,9 +8,10 @@
  * at W itself, and everything above W, stays.
  *
  * Pins: the snapshot manager names, through opts.oldest_pin, the oldest
- * epoch that must stay readable; W never passes it. With several pins this
- * keeps everything from the oldest pin up, which is more than needed but
- * never less. W only moves up (RocksDB refuses to lower it, and so do we).
+ * epoch that must stay readable; W never passes it. W only moves up
+ * (RocksDB refuses to lower it, and so do we). Above W, between the pins,
+ * the store's cutoff (raised to epoch here when opts.pins is set) lets a
+ * compaction filter drop what no pin sees (store_filter.c).
  */
 #include "hlc/hlc.h"
 #include "store/store_int.h"
@@ -87,7 +88,7 @@ int dkv_store_gc(struct dkv_store *s, uint32_t id, uint64_t epoch, int compact,
 		 uint64_t *applied)
 {
 	struct shard *sh;
-	uint64_t target = epoch, cur;
+	uint64_t target = epoch, cur = 0;
 	int rc = DKV_OK;
 
 	if (store_check_epoch(epoch) != DKV_OK)
@@ -100,6 +101,13 @@ int dkv_store_gc(struct dkv_store *s, uint32_t id, uint64_t epoch, int compact,
 
 		if (pin != DKV_EPOCH_NONE && pin < target)
 			target = pin;
+	}
+	/* Between pins: versions hidden at epoch and seen by no pin go at
+	 * the next compactions (store_filter.c). Only with the pins known. */
+	if (s->opts.pins != NULL) {
+		rc = store_cutoff_raise(s, epoch);
+		if (rc != DKV_OK)
+			goto out;
 	}
 	cur = atomic_load(&sh->watermark);
 	if (target > cur) {

@@ -74,6 +74,10 @@ struct dkv_store {
 	atomic_int batches;          /* live batches, for close's assertion */
 
 	_Atomic uint64_t n_commits, n_records, n_gets, n_ranges;
+	/* GC between pins (store_filter.c): the collection cutoff, persisted
+	 * in LAYOUT_CUTOFF_KEY, raised by dkv_store_gc. */
+	_Atomic uint64_t cutoff;
+	rocksdb_compactionfilterfactory_t *filters;
 };
 
 /* store_cmp.c: the versioned families' comparator. */
@@ -91,6 +95,13 @@ void store_ceil_record(struct dkv_store *store, rocksdb_writebatch_t *wb,
 		       uint32_t id, uint64_t ceil);
 /* At close: each shard's ceiling lowered to its hi. */
 void store_ceil_save(struct dkv_store *store);
+
+/* store_filter.c: the versioned families' compaction filter factory; the
+ * cutoff record; whether a read at epoch is allowed by the cutoff. */
+rocksdb_compactionfilterfactory_t *store_filter_create(struct dkv_store *s);
+int store_cutoff_load(struct dkv_store *s);
+int store_cutoff_raise(struct dkv_store *s, uint64_t epoch);
+int store_cutoff_allows(struct dkv_store *s, uint64_t epoch);
 
 /* store_gc.c: the watermark record; load re-applies it to RocksDB. */
 int store_wm_load(struct dkv_store *store, struct shard *shard);

@@ -45,7 +45,8 @@ static int read_begin(struct dkv_store *s, uint32_t id, uint64_t epoch,
 	sh = store_shard_get(s, id);
 	if (sh == NULL)
 		return DKV_ERR_NO_SHARD;
-	if (epoch < atomic_load(&sh->watermark)) {
+	if (epoch < atomic_load(&sh->watermark) ||
+	    !store_cutoff_allows(s, epoch)) {
 		store_shard_put(s, sh);
 		return DKV_ERR_EPOCH_TOO_OLD;
 	}
