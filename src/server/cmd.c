@@ -601,7 +601,8 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 		P("# Transactions\r\ntxn_shards:%llu\r\ntxn_commits:%llu\r\n"
 		  "txn_aborts:%llu\r\ntxn_refused_prepares:%llu\r\n"
 		  "txn_in_doubt:%llu\r\ntxn_intents:%llu\r\n"
-		  "txn_parked:%llu\r\ntxn_plain_waits:%llu\r\n",
+		  "txn_parked:%llu\r\ntxn_plain_waits:%llu\r\n"
+		  "txn_tombstones:%llu\r\ntxn_tombstones_on_disk:%llu\r\n",
 		  (unsigned long long)ti.parts,
 		  (unsigned long long)ti.commits,
 		  (unsigned long long)ti.aborts,
@@ -609,7 +610,9 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 		  (unsigned long long)ti.undecided,
 		  (unsigned long long)ti.intents,
 		  (unsigned long long)ti.parked,
-		  (unsigned long long)ti.plain_waits);
+		  (unsigned long long)ti.plain_waits,
+		  (unsigned long long)ti.tombstones,
+		  (unsigned long long)ti.tombstones_disk);
 		/* Restarts by cause, as txn_restart_<cause>:n. */
 		for (size_t i = 1; i < ti.ncauses; i++) {
 			char name[32];

@@ -1021,6 +1021,8 @@ void txn_node_info(struct node *n, struct txn_node_info *out)
 
 		txn_part_info(tn->parts[i], &pi);
 		out->intents += pi.intents;
+		out->tombstones += pi.tombstones;
+		out->tombstones_disk += st->tombstones_evicted;
 		out->undecided += pi.undecided;
 		out->parked += pi.parked;
 		out->commits += st->commit1 + st->commit2;

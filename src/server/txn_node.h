@@ -100,6 +100,8 @@ struct txn_sub *txn_sub_next(const struct txn_sub *s);
 struct txn_node_info {
 	uint64_t parts, intents, undecided, parked, commits, aborts,
 		restarts, plain_waits;
+	uint64_t tombstones;      /* outcomes kept in memory */
+	uint64_t tombstones_disk; /* left on disk only, collected there */
 	uint64_t restart_by[16]; /* RESTART/REFUSED sent, by cause */
 	const char *cause[16];   /* their names: "ww", "rw", ... */
 	size_t ncauses;

@@ -38,6 +38,7 @@ void txn_part_conf_init(struct txn_part_conf *conf, uint32_t shard)
 	conf->read_timeout_ms = 1000;
 	conf->status_after_ms = 2000;
 	conf->horizon_ms = 60000;
+	conf->tomb_mem_ms = 2000;
 	conf->max_parked = 1024;
 	conf->max_key = 64u << 10;
 	conf->max_value = 64u << 20;
@@ -193,6 +194,119 @@ void part_reply_outcome(struct txn_part *p, struct ptx *x)
 
 /* --- dispatch ------------------------------------------------------------- */
 
+/* --- outcome tombstones on disk ---------------------------------------------
+ *
+ * A DONE transaction stays in memory tomb_mem_ms (duplicates and late
+ * messages come soon), then only its durable D record remains (a DONE
+ * without one, a follower that refused, leaves nothing: a late PREPARE
+ * then prepares, asks the leader and learns ABORTED, as after a restart).
+ * A message that may repeat an evicted transaction's (its sent at or below
+ * evict_floor) reloads the tombstone from its D record first, so every
+ * handler sees what it saw before; the collection deletes expired D
+ * records of evicted tombstones by scanning the D keys, which sort by
+ * txid.hi, the transaction's first start: from the oldest up to the first
+ * that cannot have expired. */
+
+struct tload {
+	int found;
+	struct txn_rec_done d;
+};
+
+static int tload_cb(void *arg, const char *key, size_t klen, const char *val,
+		    size_t vlen)
+{
+	struct tload *t = arg;
+
+	(void)key;
+	(void)klen;
+	if (txn_rec_done_decode(val, vlen, &t->d) != 0)
+		return DKV_ERR_CORRUPT;
+	t->found = 1;
+	return 1;
+}
+
+static void tomb_reload(struct txn_part *p, const struct txn_msg *m)
+{
+	char key[TXN_REC_TXID_KEY_LEN];
+	const struct dkv_txid *id;
+	struct tload t = { 0 };
+	struct ptx *x;
+	uint64_t sent;
+	int rc;
+
+	switch (m->type) {
+	case TXN_MSG_COMMIT1:
+		id = &m->u.commit1.txid;
+		sent = m->u.commit1.sent;
+		break;
+	case TXN_MSG_PREPARE_L:
+		id = &m->u.prepare_l.txid;
+		sent = m->u.prepare_l.sent;
+		break;
+	case TXN_MSG_PREPARE:
+		id = &m->u.prepare.txid;
+		sent = m->u.prepare.sent;
+		break;
+	case TXN_MSG_STATUS:
+		id = &m->u.status.txid;
+		sent = m->u.status.sent;
+		break;
+	default:
+		return;
+	}
+	if (p->evicted == 0 || sent > p->evict_floor || ptx_find(p, id) != NULL)
+		return;
+	txn_rec_txid_key(key, TXN_REC_DONE, id);
+	rc = p->io.scan_plain(p->io.ctx, p->conf.shard, key, sizeof(key),
+			      tload_cb, &t);
+	if (rc < 0) {
+		part_fail(p, "reading an outcome tombstone", rc);
+		return;
+	}
+	if (!t.found)
+		return;
+	x = ptx_new(p, id, PTX_TOMB, PTX_DONE);
+	if (x == NULL)
+		return; /* as if evicted: the handler's fallback applies */
+	x->outcome = t.d.outcome == TXN_REC_OUT_COMMITTED ? TXN_ST_COMMITTED
+							  : TXN_ST_ABORTED;
+	x->final = 1;
+	x->has_d = 1;
+	x->sent = t.d.sent;
+	x->tc = t.d.tc;
+	p->stats.tombstones_reloaded++;
+}
+
+struct dscan {
+	struct txn_part *p;
+	uint64_t now_epoch;
+	size_t n;
+};
+
+/* Expired D records of evicted tombstones into the deletion batch. */
+static int dscan_cb(void *arg, const char *key, size_t klen, const char *val,
+		    size_t vlen)
+{
+	struct dscan *c = arg;
+	struct txn_part *p = c->p;
+	struct txn_rec_done d;
+	struct dkv_txid id;
+	char kind;
+
+	if (txn_rec_txid_key_parse(key, klen, &kind, &id) != 0 ||
+	    kind != TXN_REC_DONE)
+		return 0; /* not ours to judge here */
+	if (id.hi + part_horizon(p) >= c->now_epoch)
+		return 1; /* sent >= hi: none from here on has expired */
+	if (ptx_find(p, &id) != NULL || txn_rec_done_decode(val, vlen, &d) != 0 ||
+	    d.sent + part_horizon(p) >= c->now_epoch)
+		return 0;
+	if (txn_batch_add(&p->gc, TXN_BOP_DEL_PLAIN, key, klen, NULL, 0, 0) != 0)
+		return 1;
+	p->stats.tombstones_disk_collected++;
+	return ++c->n >= 4096;
+}
+
 void txn_part_recv(struct txn_part *p, const struct txn_msg *msg)
 {
 	if (p->failed || !p->recovered)
@@ -201,6 +315,9 @@ void txn_part_recv(struct txn_part *p, const struct txn_msg *msg)
 		p->stats.bad_msg++;
 		return;
 	}
+	tomb_reload(p, msg);
+	if (p->failed)
+		return;
 	switch (msg->type) {
 	case TXN_MSG_READ:
 	case TXN_MSG_RANGE:
@@ -301,13 +418,27 @@ static void tick_waiters(struct txn_part *p, uint64_t now)
 	}
 }
 
-/* Collects the tombstones past the horizon; one deletion batch at a time. */
-static void tick_gc(struct txn_part *p, struct ptx *x, uint64_t now_epoch)
+/* Collects the tombstones past the horizon (one deletion batch at a
+ * time), and leaves the older ones on disk only. */
+static void tick_gc(struct txn_part *p, struct ptx *x, uint64_t now_epoch,
+		    uint64_t now)
 {
 	char key[TXN_REC_TXID_KEY_LEN];
 
-	if (x->sent + part_horizon(p) >= now_epoch || x->waiters != NULL)
+	if (x->waiters != NULL)
 		return;
+	if (x->sent + part_horizon(p) >= now_epoch) {
+		if (x->done_ms == 0) {
+			x->done_ms = now;
+		} else if (now - x->done_ms >= p->conf.tomb_mem_ms) {
+			if (x->sent > p->evict_floor)
+				p->evict_floor = x->sent;
+			p->evicted++;
+			p->stats.tombstones_evicted++;
+			ptx_free(p, x);
+		}
+		return;
+	}
 	if (x->has_d) {
 		if (p->gc_busy)
 			return;
@@ -353,7 +484,19 @@ void txn_part_tick(struct txn_part *p, uint64_t now)
 		     x = xn) {
 			xn = x->next;
 			if (ptx_state(x) == PTX_DONE)
-				tick_gc(p, x, now_epoch);
+				tick_gc(p, x, now_epoch, now);
+		}
+		if (p->evicted > 0 && now_epoch != 0 && !p->gc_busy &&
+		    !p->failed) {
+			struct dscan c = { p, now_epoch, 0 };
+			char prefix = TXN_REC_DONE;
+
+			rc = p->io.scan_plain(p->io.ctx, p->conf.shard, &prefix,
+					      1, dscan_cb, &c);
+			if (rc < 0) {
+				part_fail(p, "collecting tombstones", rc);
+				return;
+			}
 		}
 	}
 	if (p->gc.n > 0 && !p->gc_busy && !p->failed) {

@@ -37,6 +37,10 @@ struct txn_part_conf {
 	uint64_t read_timeout_ms;    /* a parked reader gives up: RESTART */
 	uint64_t status_after_ms;    /* a prepared follower asks its leader */
 	uint64_t horizon_ms;         /* H: outcome tombstones live sent + H */
+	uint64_t tomb_mem_ms;        /* ... in memory this long after DONE,
+					then on disk only (their D records,
+					read back on demand): memory does
+					not grow with the commit rate */
 	uint32_t max_parked;         /* parked readers + writers */
 	uint32_t max_key;            /* bytes; larger keys are refused */
 	uint32_t max_value;          /* bytes */
@@ -48,8 +52,8 @@ struct txn_part_conf {
 	int test_skip_read_validation;
 };
 
-/* Defaults of docs/txn.md: 2 s, 250 ms..2 s, 1 s, 1 s, 2 s, 60 s, 1024,
- * 64 KiB keys, 64 MiB values. */
+/* Defaults of docs/txn.md: 2 s, 250 ms..2 s, 1 s, 1 s, 2 s, 60 s (2 s in
+ * memory), 1024, 64 KiB keys, 64 MiB values. */
 void txn_part_conf_init(struct txn_part_conf *conf, uint32_t shard);
 
 struct txn_part;

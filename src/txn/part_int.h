@@ -125,6 +125,7 @@ struct ptx {
 	uint64_t deadline;       /* ms: wait or prepare timeout */
 	uint64_t next_send;      /* ms: next resend / STATUS */
 	uint64_t backoff;        /* ms */
+	uint64_t done_ms;        /* DONE: first seen by the collection */
 	uint64_t last_status;    /* ms: last STATUS sent for it */
 	struct txn_batch batch;  /* the durable write in flight (*_W) */
 };
@@ -147,6 +148,10 @@ struct txn_part {
 	size_t nparked;
 	struct txn_batch gc;   /* tombstone deletions in flight */
 	int gc_busy;
+	/* Tombstones left on disk only (part.c): how many, and the highest
+	 * `sent` among them: a message whose sent is above it cannot be a
+	 * duplicate of one of theirs. */
+	uint64_t evicted, evict_floor;
 	uint64_t nbatches;     /* in flight */
 	int failed;
 	int recovered;

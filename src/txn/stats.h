@@ -49,6 +49,9 @@
 	X(rec_intents, "recovery: intents rebuilt")                            \
 	X(clock_refused, "epochs refused (beyond the max clock offset)")      \
 	X(tombstones_collected, "outcome tombstones collected")               \
+	X(tombstones_evicted, "outcome tombstones left on disk only")         \
+	X(tombstones_reloaded, "outcome tombstones read back from disk")      \
+	X(tombstones_disk_collected, "outcome tombstones collected on disk")  \
 	X(bad_msg, "malformed or misdirected messages dropped")               \
 	X(violations, "protocol violations seen (must stay 0)")
 

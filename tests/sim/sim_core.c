@@ -186,6 +186,7 @@ static void configure(struct sim *s)
 	p->read_timeout_ms = 100;
 	p->status_after_ms = 150;
 	p->horizon_ms = 2000;
+	p->tomb_mem_ms = 150; /* then on disk only: reloads run too */
 	p->max_parked = 6; /* small: the BUSY path runs too */
 	p->test_skip_read_validation = s->conf.skip_read_validation;
 	txn_coord_conf_init(c, 0);

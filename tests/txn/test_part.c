@@ -732,6 +732,56 @@ static void test_horizon(void **state)
 	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_DONE), 0);
 }
 
+/* An outcome tombstone leaves memory after tomb_mem_ms; a duplicate
+ * COMMIT1 reads it back from its D record (answered, not applied twice);
+ * past the horizon the D record is collected. */
+static void test_tombstone_on_disk(void **state)
+{
+	struct dkv_txid id = { 7, 7 };
+	struct txn_write w = put(1, "1/k", "v");
+	struct txn_msg m, r;
+	uint64_t tc;
+
+	(void)state;
+	start(1);
+	m = commit1(id, now_epoch(), &w, 1);
+	send_to(1, &m);
+	fake_flush(&F);
+	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
+	assert_int_equal(r.u.outcome.rc, 0);
+	tc = r.u.outcome.tc;
+	txn_msg_free(&r);
+	/* Two collections more than 2 s apart: memory lets it go. */
+	fake_advance(&F, 1000);
+	txn_part_tick(P[1], F.now_ms);
+	assert_int_equal(info(1).tombstones, 1);
+	fake_advance(&F, 2500);
+	txn_part_tick(P[1], F.now_ms);
+	assert_int_equal(info(1).tombstones, 0);
+	assert_int_equal(txn_part_stats(P[1])->tombstones_evicted, 1);
+	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_DONE), 1);
+	/* A duplicate: read back, answered from it, nothing written. */
+	send_to(1, &m);
+	assert_int_equal(F.npend, 0);
+	assert_int_equal(fake_take(&F, TXN_MSG_OUTCOME, &r), 0);
+	assert_int_equal(r.u.outcome.rc, 0);
+	assert_int_equal(r.u.outcome.tc, tc);
+	txn_msg_free(&r);
+	assert_int_equal(txn_part_stats(P[1])->tombstones_reloaded, 1);
+	assert_int_equal(fake_newest(&F, 1, "1/k")->epoch, tc);
+	/* Out of memory again, then past the horizon: collected on disk. */
+	fake_advance(&F, 1000);
+	txn_part_tick(P[1], F.now_ms);
+	fake_advance(&F, 2500);
+	txn_part_tick(P[1], F.now_ms);
+	assert_int_equal(info(1).tombstones, 0);
+	fake_advance(&F, 61000);
+	txn_part_tick(P[1], F.now_ms);
+	fake_flush(&F);
+	assert_int_equal(fake_plain_count(&F, 1, TXN_REC_DONE), 0);
+	assert_int_equal(txn_part_stats(P[1])->tombstones_disk_collected, 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -740,6 +790,7 @@ int main(void)
 		T(test_commit1_write_write),
 		T(test_two_phase),
 		T(test_refused_while_recording),
+		T(test_tombstone_on_disk),
 		T(test_wait_die),
 		T(test_single_key_waits_then_times_out),
 		T(test_reader_resolves_intent),
