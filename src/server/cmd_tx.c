@@ -84,6 +84,22 @@ struct exec {
 	size_t wpending;         /* WATCH: parallel reads outstanding */
 	int wrc;                 /* WATCH: their first failure */
 	struct wread *wr;        /* WATCH: one per watched key */
+	struct pfetch *pf;       /* EXEC: the body's reads, issued at once */
+	size_t npf, pfpending;
+	int pfstate;             /* 0 not yet, 1 in flight, 2 done */
+	int pfrc;                /* their first failure */
+};
+
+/* A key the body reads, read before the body runs (all at once): the body
+ * then takes the answer unless it wrote the key itself first. */
+struct pfetch {
+	struct exec *e;
+	const char *key;         /* into the queued command's arguments */
+	size_t klen;
+	int rc;                  /* 0, DKV_ERR_NOT_FOUND */
+	char *val;               /* a copy (malloc'ed) */
+	size_t vlen;
+	uint64_t epoch;
 };
 
 /* One of WATCH's parallel reads. */
@@ -294,11 +310,23 @@ void cmd_unwatch(struct conn *c, const struct resp_cmd *cmd)
 
 static void exec_step(struct exec *e);
 
+static void pf_clear(struct exec *e)
+{
+	for (size_t i = 0; i < e->npf; i++)
+		free(e->pf[i].val);
+	free(e->pf);
+	e->pf = NULL;
+	e->npf = e->pfpending = 0;
+	e->pfstate = 0;
+	e->pfrc = 0;
+}
+
 static void exec_free(struct exec *e)
 {
 	if (e->tx)
 		txn_close(e->tx);
 	free(e->wr);
+	pf_clear(e);
 	for (size_t i = 0; i < e->nq; i++)
 		qcmd_free(&e->q[i]);
 	free(e->q);
@@ -351,6 +379,7 @@ static void exec_restart(struct exec *e)
 	}
 	e->wi = e->pc = e->ki = 0;
 	e->watch_noted = 0;
+	pf_clear(e);
 	e->acc = 0;
 	resp_buf_reset(&e->out);
 	resp_buf_reset(&e->one);
@@ -719,12 +748,156 @@ static void watch_parallel(struct exec *e)
 	wread_release(e);
 }
 
+/* The keys a queued command reads through txn_get (none for blind ones). */
+static size_t cmd_read_keys(const struct qcmd *q, size_t *first)
+{
+	*first = 1;
+	switch (q->id) {
+	case CMD_GET:
+	case CMD_INCR:
+	case CMD_DECR:
+	case CMD_INCRBY:
+	case CMD_DECRBY:
+	case CMD_APPEND:
+	case CMD_SETNX:
+		return 1;
+	case CMD_SET:
+		return q->argc > 3 ? 1 : 0; /* NX, XX, GET read it */
+	case CMD_MGET:
+	case CMD_EXISTS:
+	case CMD_DEL:
+		return q->argc - 1;
+	default:
+		return 0;
+	}
+}
+
+static void exec_step(struct exec *e);
+
+static void pf_release(struct exec *e)
+{
+	if (--e->pfpending > 0)
+		return;
+	e->pfstate = 2;
+	if (e->pfrc == DKV_ERR_TX_RESTART) {
+		exec_restart(e);
+		return;
+	}
+	if (e->pfrc != DKV_OK) {
+		exec_reply(e, e->pfrc == DKV_ERR_TIMEOUT
+				      ? "ERR transaction read timed out"
+				      : dkv_strerror(e->pfrc));
+		return;
+	}
+	exec_step(e);
+}
+
+static void pf_cb(void *arg, int rc, const char *val, size_t vlen,
+		  uint64_t epoch)
+{
+	struct pfetch *f = arg;
+	struct exec *e = f->e;
+
+	if (rc == DKV_OK || rc == DKV_ERR_NOT_FOUND) {
+		f->rc = rc;
+		f->epoch = epoch;
+		if (rc == DKV_OK) {
+			f->val = malloc(vlen ? vlen : 1);
+			if (f->val == NULL)
+				rc = DKV_ERR_NOMEM;
+			else if (vlen)
+				memcpy(f->val, val, vlen);
+			f->vlen = vlen;
+		}
+	}
+	if (rc != DKV_OK && rc != DKV_ERR_NOT_FOUND &&
+	    (e->pfrc == DKV_OK || rc == DKV_ERR_TX_RESTART))
+		e->pfrc = rc;
+	pf_release(e);
+}
+
+/* Issues every read of the body at once (bodies of several reads: the
+ * bank's MULTI of 24 GETs, WATCH's keys already read). 1 if reads are in
+ * flight (pf_release goes on), 0 to go on now. */
+static int pf_start(struct exec *e)
+{
+	size_t n = 0, first, k;
+
+	e->pfstate = 2;
+	for (size_t i = 0; i < e->nq; i++)
+		n += cmd_read_keys(&e->q[i], &first);
+	if (n < 2 || n > 1024)
+		return 0;
+	e->pf = calloc(n, sizeof(*e->pf));
+	if (e->pf == NULL)
+		return 0; /* read one by one, as without */
+	for (size_t i = 0; i < e->nq; i++) {
+		const struct qcmd *q = &e->q[i];
+		size_t nk = cmd_read_keys(q, &first);
+
+		for (size_t j = 0; j < nk; j++) {
+			const char *key = q->argv[first + j];
+			size_t klen = q->argvlen[first + j];
+
+			for (k = 0; k < e->npf; k++)
+				if (e->pf[k].klen == klen &&
+				    memcmp(e->pf[k].key, key, klen) == 0)
+					break;
+			if (k < e->npf)
+				continue;
+			e->pf[e->npf].e = e;
+			e->pf[e->npf].key = key;
+			e->pf[e->npf].klen = klen;
+			e->pf[e->npf].rc = 1; /* not answered */
+			e->npf++;
+		}
+	}
+	e->pfstate = 1;
+	e->pfpending = 1; /* held while issuing */
+	for (k = 0; k < e->npf; k++) {
+		struct pfetch *f = &e->pf[k];
+		struct txn_bytes own;
+		int rc;
+
+		e->pfpending++;
+		rc = txn_get(e->tx, f->key, f->klen, &own, pf_cb, f);
+		if (rc == TXN_PENDING)
+			continue;
+		e->pfpending--;
+		if (rc != DKV_OK && rc != DKV_ERR_NOT_FOUND) {
+			/* A bad key: the command reports it in its turn. */
+			if (rc == DKV_ERR_TX_RESTART)
+				e->pfrc = rc;
+			f->rc = 1;
+		}
+	}
+	pf_release(e);
+	return 1;
+}
+
+/* The prefetched answer for key, unless the body wrote it since. */
+static const struct pfetch *pf_find(struct exec *e, const char *key,
+				    size_t klen)
+{
+	if (e->pfstate != 2 || e->npf == 0 ||
+	    txn_has_write(e->tx, key, klen))
+		return NULL;
+	for (size_t k = 0; k < e->npf; k++)
+		if (e->pf[k].klen == klen &&
+		    memcmp(e->pf[k].key, key, klen) == 0)
+			return e->pf[k].rc <= 0 ? &e->pf[k] : NULL;
+	return NULL;
+}
+
 static void exec_step(struct exec *e)
 {
 	if (e->watch_only && e->wi == 0 && e->nw > 1) {
 		watch_parallel(e);
 		return;
 	}
+	if (!e->watch_only && e->pfstate == 0 && e->wi >= e->nw &&
+	    e->pc == 0 && e->ki == 0 && pf_start(e))
+		return;
 	for (;;) {
 		struct txn_bytes own;
 		const char *key;
@@ -743,6 +916,17 @@ static void exec_step(struct exec *e)
 			}
 			key = q->argv[1 + e->ki];
 			klen = q->argvlen[1 + e->ki];
+			{
+				const struct pfetch *f = pf_find(e, key, klen);
+
+				if (f != NULL) {
+					struct got g = { f->rc, f->val, f->vlen,
+							 f->epoch };
+
+					read_done(e, &g);
+					return; /* read_done continues */
+				}
+			}
 		} else {
 			break;
 		}

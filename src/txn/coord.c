@@ -406,6 +406,11 @@ int txn_put(struct txn_tx *tx, const char *key, size_t klen, const char *val,
 			key, klen, TXN_W_PUT, val, vlen, 0, 1);
 }
 
+int txn_has_write(const struct txn_tx *tx, const char *key, size_t klen)
+{
+	return kset_find(&tx->writes, key, klen) != NULL;
+}
+
 int txn_note_read(struct txn_tx *tx, const char *key, size_t klen,
 		  uint64_t epoch)
 {

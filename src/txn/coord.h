@@ -108,6 +108,9 @@ int txn_get(struct txn_tx *tx, const char *key, size_t klen,
 int txn_note_read(struct txn_tx *tx, const char *key, size_t klen,
 		  uint64_t epoch);
 
+/* 1 if the transaction has buffered a write (or delete) of key. */
+int txn_has_write(const struct txn_tx *tx, const char *key, size_t klen);
+
 /* items in key order, merged with this transaction's writes; next: empty
  * when [start, end) was read through, else where to continue. */
 typedef void (*txn_range_cb)(void *arg, int rc, const struct txn_item *items,
