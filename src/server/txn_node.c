@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "hlc/hlc.h"
@@ -121,13 +122,17 @@ static void fault_init(struct txn_fault *f, uint32_t node_id)
 		else if (strncmp(p, "done=", 5) == 0)
 			f->done = strtod(p + 5, NULL);
 		else if (strncmp(p, "seed=", 5) == 0)
-			seed = strtoull(p + 5, NULL, 10) ^ node_id;
+			/* Each incarnation draws its own sequence: with the
+			 * seed alone a restarted node would die again at the
+			 * same write, over and over (a restart storm). */
+			seed = strtoull(p + 5, NULL, 10) ^ node_id ^
+			       ((unsigned long long)getpid() << 20);
 		p = strchr(p, ',');
 		p = p ? p + 1 : NULL;
 	}
 	f->rng = seed | 1;
-	DKV_WARN("txn", "fault injection on: submit=%g done=%g", f->submit,
-		 f->done);
+	DKV_WARN("txn", "fault injection on: submit=%g done=%g rng=%llu",
+		 f->submit, f->done, seed);
 }
 
 /* Dies with probability p (SIGKILL: no cleanup, as a crash). */
