@@ -93,6 +93,9 @@ void json_set_bytes(struct json_t *obj, const char *field, const void *p,
 		    size_t len);
 /* Prints a JSON value (compact, one line) and decrefs it. */
 void json_print(struct json_t *v);
+/* A command's success without data: {"ok":true} in JSON, "OK" in a table,
+ * nothing raw. */
+void out_ok(enum cli_out mode);
 
 /* --- talking to one node (cluster.c) ---------------------------------------- */
 

@@ -220,14 +220,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	}
 	if (rc != DKV_OK)
 		return cli_tx_data_fail(cli, "put", rc);
-	if (cli->out == OUT_JSON) {
-		json_t *j = json_object();
-
-		json_object_set_new(j, "ok", json_true());
-		json_print(j);
-	} else if (cli->out != OUT_RAW) {
-		printf("OK\n");
-	}
+	out_ok(cli->out);
 	return CLI_OK;
 }
 

@@ -424,14 +424,7 @@ static int do_destroy(struct cli *cli, int argc, char **argv)
 	rc = dkv_snap_destroy(c, argv[optind]);
 	if (rc != DKV_OK)
 		return cli_fail("snapshot destroy", rc);
-	if (cli->out == OUT_JSON) {
-		json_t *j = json_object();
-
-		json_object_set_new(j, "ok", json_true());
-		json_print(j);
-	} else if (cli->out != OUT_RAW) {
-		printf("OK\n");
-	}
+	out_ok(cli->out);
 	return CLI_OK;
 }
 

@@ -938,14 +938,7 @@ int cmd_begin(struct cli *cli, int argc, char **argv)
 		cli->tx = NULL;
 		return cli_fail("begin", rc);
 	}
-	if (cli->out == OUT_JSON) {
-		json_t *j = json_object();
-
-		json_object_set_new(j, "ok", json_true());
-		json_print(j);
-	} else if (cli->out != OUT_RAW) {
-		printf("OK\n");
-	}
+	out_ok(cli->out);
 	return CLI_OK;
 }
 

@@ -265,3 +265,15 @@ void json_print(json_t *v)
 	putchar('\n');
 	json_decref(v);
 }
+
+void out_ok(enum cli_out mode)
+{
+	if (mode == OUT_JSON) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "ok", json_true());
+		json_print(j);
+	} else if (mode != OUT_RAW) {
+		printf("OK\n");
+	}
+}

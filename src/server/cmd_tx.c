@@ -81,10 +81,8 @@ struct exec {
 	int attempts;
 	int watch_noted;         /* EXEC: watched keys put in the read set
 				    unread (txn_note_read), see exec_step */
-	size_t wpending;         /* WATCH: parallel reads outstanding */
-	int wrc;                 /* WATCH: their first failure */
-	struct wread *wr;        /* WATCH: one per watched key */
-	struct pfetch *pf;       /* EXEC: the body's reads, issued at once */
+	struct pfetch *pf;       /* the reads of WATCH or of EXEC's body,
+				    issued at once */
 	size_t npf, pfpending;
 	int pfstate;             /* 0 not yet, 1 in flight, 2 done */
 	int pfrc;                /* their first failure */
@@ -100,12 +98,6 @@ struct pfetch {
 	char *val;               /* a copy (malloc'ed) */
 	size_t vlen;
 	uint64_t epoch;
-};
-
-/* One of WATCH's parallel reads. */
-struct wread {
-	struct exec *e;
-	size_t i;
 };
 
 static int arg_is(const struct qcmd *q, size_t i, const char *s)
@@ -325,7 +317,6 @@ static void exec_free(struct exec *e)
 {
 	if (e->tx)
 		txn_close(e->tx);
-	free(e->wr);
 	pf_clear(e);
 	for (size_t i = 0; i < e->nq; i++)
 		qcmd_free(&e->q[i]);
@@ -683,71 +674,6 @@ static int run_blind(struct exec *e, struct qcmd *q)
 
 /* Issues the next read or finishes: watched keys, then the body, then
  * the commit. Loops while answers come from the write set. */
-/* One of WATCH's reads is done (or the issuing loop is): the reply once
- * none is outstanding. */
-static void wread_release(struct exec *e)
-{
-	if (--e->wpending > 0)
-		return;
-	if (e->wrc == DKV_ERR_TX_RESTART) {
-		e->wrc = DKV_OK;
-		exec_restart(e);
-	} else if (e->wrc != DKV_OK) {
-		exec_reply(e, e->wrc == DKV_ERR_TIMEOUT
-				      ? "ERR transaction read timed out"
-				      : dkv_strerror(e->wrc));
-	} else {
-		exec_reply(e, NULL);
-	}
-}
-
-static void wread_cb(void *arg, int rc, const char *val, size_t vlen,
-		     uint64_t epoch)
-{
-	struct wread *wr = arg;
-	struct exec *e = wr->e;
-
-	(void)val;
-	(void)vlen;
-	if (rc == DKV_OK || rc == DKV_ERR_NOT_FOUND)
-		e->w[wr->i].epoch = rc == DKV_OK || epoch ? epoch : 0;
-	else if (e->wrc == DKV_OK || rc == DKV_ERR_TX_RESTART)
-		e->wrc = rc;
-	wread_release(e);
-}
-
-/* WATCH of several keys: every read at once; the reply once all are in. */
-static void watch_parallel(struct exec *e)
-{
-	if (e->wr == NULL) {
-		e->wr = calloc(e->nw, sizeof(*e->wr));
-		if (e->wr == NULL) {
-			exec_reply(e, dkv_strerror(DKV_ERR_NOMEM));
-			return;
-		}
-	}
-	e->wrc = DKV_OK;
-	e->wpending = 1; /* held while issuing */
-	for (size_t i = 0; i < e->nw; i++) {
-		struct txn_bytes own;
-		int rc;
-
-		e->wr[i].e = e;
-		e->wr[i].i = i;
-		e->wpending++;
-		rc = txn_get(e->tx, e->w[i].key, e->w[i].klen, &own, wread_cb,
-			     &e->wr[i]);
-		if (rc == TXN_PENDING)
-			continue;
-		e->wpending--;
-		if (e->wrc == DKV_OK || rc == DKV_ERR_TX_RESTART)
-			e->wrc = rc == DKV_ERR_NOT_FOUND ? DKV_OK : rc;
-		if (rc != DKV_OK && rc != DKV_ERR_NOT_FOUND)
-			break; /* the ones issued still answer */
-	}
-	wread_release(e);
-}
-
 /* The keys a queued command reads through txn_get (none for blind ones). */
 static size_t cmd_read_keys(const struct qcmd *q, size_t *first)
 {
@@ -816,22 +742,30 @@ static void pf_cb(void *arg, int rc, const char *val, size_t vlen,
 	pf_release(e);
 }
 
-/* Issues every read of the body at once (bodies of several reads: the
- * bank's MULTI of 24 GETs, WATCH's keys already read). 1 if reads are in
- * flight (pf_release goes on), 0 to go on now. */
+/* Issues every read at once: WATCH's keys, or the keys EXEC's body reads
+ * (the bank's MULTI of 24 GETs) once the watched keys are settled. 1 if
+ * reads are in flight (pf_release goes on), 0 to go on now. */
 static int pf_start(struct exec *e)
 {
 	size_t n = 0, first, k;
 
 	e->pfstate = 2;
-	for (size_t i = 0; i < e->nq; i++)
+	n = e->watch_only ? e->nw : 0;
+	for (size_t i = 0; !e->watch_only && i < e->nq; i++)
 		n += cmd_read_keys(&e->q[i], &first);
 	if (n < 2 || n > 1024)
 		return 0;
 	e->pf = calloc(n, sizeof(*e->pf));
 	if (e->pf == NULL)
 		return 0; /* read one by one, as without */
-	for (size_t i = 0; i < e->nq; i++) {
+	for (size_t i = 0; e->watch_only && i < e->nw; i++) {
+		e->pf[e->npf].e = e;
+		e->pf[e->npf].key = e->w[i].key;
+		e->pf[e->npf].klen = e->w[i].klen;
+		e->pf[e->npf].rc = 1; /* not answered */
+		e->npf++;
+	}
+	for (size_t i = 0; !e->watch_only && i < e->nq; i++) {
 		const struct qcmd *q = &e->q[i];
 		size_t nk = cmd_read_keys(q, &first);
 
@@ -891,12 +825,8 @@ static const struct pfetch *pf_find(struct exec *e, const char *key,
 
 static void exec_step(struct exec *e)
 {
-	if (e->watch_only && e->wi == 0 && e->nw > 1) {
-		watch_parallel(e);
-		return;
-	}
-	if (!e->watch_only && e->pfstate == 0 && e->wi >= e->nw &&
-	    e->pc == 0 && e->ki == 0 && pf_start(e))
+	if (e->pfstate == 0 && e->pc == 0 && e->ki == 0 &&
+	    (e->watch_only ? e->wi == 0 : e->wi >= e->nw) && pf_start(e))
 		return;
 	for (;;) {
 		struct txn_bytes own;
@@ -905,8 +835,18 @@ static void exec_step(struct exec *e)
 		int rc;
 
 		if (e->wi < e->nw) {
+			const struct pfetch *f;
+
 			key = e->w[e->wi].key;
 			klen = e->w[e->wi].klen;
+			f = pf_find(e, key, klen);
+			if (f != NULL) {
+				struct got g = { f->rc, f->val, f->vlen,
+						 f->epoch };
+
+				read_done(e, &g);
+				return; /* read_done continues */
+			}
 		} else if (e->pc < e->nq) {
 			struct qcmd *q = &e->q[e->pc];
 
@@ -1166,20 +1106,14 @@ nomem:
 
 /* --- DKV.AT ------------------------------------------------------------------ */
 
+/* An epoch given in decimal (else a snapshot's name). */
 static int parse_epoch(const char *s, size_t len, uint64_t *out)
 {
-	uint64_t v = 0;
+	int64_t v;
 
-	if (len == 0 || len > 20)
+	if (resp_parse_i64(s, len, &v) != DKV_OK || v < 0)
 		return 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return 0;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
+	*out = (uint64_t)v;
 	return 1;
 }
 
@@ -1259,11 +1193,10 @@ void cmd_dkv_at(struct conn *c, const struct resp_cmd *cmd)
 			argv[i - 2] = cmd->argv[i];
 			argvlen[i - 2] = cmd->argvlen[i];
 		}
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)at);
 		argv[cmd->argc - 2] = "EPOCH";
 		argvlen[cmd->argc - 2] = 5;
 		argv[cmd->argc - 1] = num;
-		argvlen[cmd->argc - 1] = strlen(num);
+		argvlen[cmd->argc - 1] = resp_fmt_u64(num, at);
 		memset(&sub, 0, sizeof(sub));
 		sub.argc = cmd->argc;
 		sub.argv = argv;

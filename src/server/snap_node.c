@@ -186,12 +186,10 @@ static void catw_work(uv_work_t *w)
 	cw->rc = rc;
 }
 
-static void catw_after(uv_work_t *w, int status)
+/* Takes the head write off the queue: installs its catalog if it is
+ * durable and newer, tells its owner, frees it, starts the next. */
+static void catw_finish(struct snap_node *sn, struct catw *cw, int rc)
 {
-	struct catw *cw = w->data;
-	struct snap_node *sn = cw->sn;
-	int rc = status != 0 ? DKV_ERR_INTERNAL : cw->rc;
-
 	sn->w_busy = 0;
 	sn->w_head = cw->next;
 	if (sn->w_head == NULL)
@@ -217,6 +215,13 @@ static void catw_after(uv_work_t *w, int status)
 	catw_start(sn);
 }
 
+static void catw_after(uv_work_t *w, int status)
+{
+	struct catw *cw = w->data;
+
+	catw_finish(cw->sn, cw, status != 0 ? DKV_ERR_INTERNAL : cw->rc);
+}
+
 static void catw_start(struct snap_node *sn)
 {
 	struct catw *cw = sn->w_head;
@@ -226,19 +231,8 @@ static void catw_start(struct snap_node *sn)
 	sn->w_busy = 1;
 	cw->work.data = cw;
 	if (uv_queue_work(&sn->node->loop, &cw->work, catw_work,
-			  catw_after) != 0) {
-		cw->rc = DKV_ERR_INTERNAL;
-		sn->w_busy = 0;
-		/* Complete it as failed, synchronously. */
-		sn->w_head = cw->next;
-		if (sn->w_head == NULL)
-			sn->w_tail = NULL;
-		if (cw->done != NULL)
-			cw->done(sn, cw->arg, DKV_ERR_INTERNAL);
-		snap_catalog_fini(&cw->cat);
-		free(cw->blob);
-		free(cw);
-	}
+			  catw_after) != 0)
+		catw_finish(sn, cw, DKV_ERR_INTERNAL);
 }
 
 /* Writes cat (taken: emptied on return, whatever happens) durably, then
@@ -372,20 +366,15 @@ static void on_async(uv_async_t *a)
 			       FENCE_POLL_MS);
 }
 
-static int parse_u64(const char *s, size_t len, uint64_t *out)
+/* A positive integer argument (an epoch, a catalog version). */
+static int arg_pos(const struct resp_cmd *cmd, size_t i, uint64_t *out)
 {
-	uint64_t v = 0;
+	int64_t v;
 
-	if (len == 0 || len > 20)
+	if (resp_parse_i64(cmd->argv[i], cmd->argvlen[i], &v) != DKV_OK ||
+	    v <= 0)
 		return DKV_ERR_INVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return DKV_ERR_INVAL;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return DKV_ERR_INVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
+	*out = (uint64_t)v;
 	return DKV_OK;
 }
 
@@ -399,8 +388,7 @@ static void snapx_fence(struct conn *c, const struct resp_cmd *cmd)
 	int rc;
 
 	if (cmd->argc != 3 ||
-	    parse_u64(cmd->argv[2], cmd->argvlen[2], &epoch) != DKV_OK ||
-	    epoch == 0 || epoch == DKV_EPOCH_MAX) {
+	    arg_pos(cmd, 2, &epoch) != DKV_OK) {
 		b = conn_reply_buf(c);
 		if (b)
 			resp_put_errorf(b, "ERR DKV.SNAPX FENCE <epoch>");
@@ -473,7 +461,7 @@ static void snapx_catalog(struct conn *c, const struct resp_cmd *cmd)
 
 	snap_catalog_init(&cat);
 	if (cmd->argc != 4 ||
-	    parse_u64(cmd->argv[2], cmd->argvlen[2], &version) != DKV_OK)
+	    arg_pos(cmd, 2, &version) != DKV_OK)
 		goto fail;
 	rc = snap_catalog_decode(&cat, cmd->argv[3], cmd->argvlen[3]);
 	if (rc != DKV_OK)
@@ -517,6 +505,32 @@ fail:
 		else
 			cmd_put_err(b, rc);
 	}
+}
+
+/* DKV.SNAPX CATALOG <version> <bytes> of this node's catalog. */
+struct catmsg {
+	char ver[24];
+	char *blob;
+	const char *argv[4];
+	size_t argvlen[4];
+};
+
+static int catmsg_build(const struct snap_node *sn, struct catmsg *m)
+{
+	size_t len = 0;
+	int rc = snap_catalog_encode(&sn->cat, &m->blob, &len);
+
+	if (rc != DKV_OK)
+		return rc;
+	m->argvlen[2] = resp_fmt_u64(m->ver, sn->cat.version);
+	m->argv[0] = "DKV.SNAPX";
+	m->argv[1] = "CATALOG";
+	m->argv[2] = m->ver;
+	m->argv[3] = m->blob;
+	m->argvlen[0] = 9;
+	m->argvlen[1] = 7;
+	m->argvlen[3] = len;
+	return DKV_OK;
 }
 
 static int arg_is(const struct resp_cmd *cmd, size_t i, const char *s)
@@ -677,7 +691,6 @@ static void op_broadcast(struct snap_op *op, int skip_self, size_t argc,
 			 const char *const *argv, const size_t *argvlen)
 {
 	struct node *n = op->sn->node;
-	size_t sent = 0;
 
 	op->failed = 0;
 	op->waiting = 1; /* held until every call is out */
@@ -697,9 +710,7 @@ static void op_broadcast(struct snap_op *op, int skip_self, size_t argc,
 					 " unreachable", call->node);
 			}
 		}
-		sent++;
 	}
-	(void)sent;
 	if (--op->waiting == 0)
 		op_phase_done(op);
 }
@@ -707,13 +718,8 @@ static void op_broadcast(struct snap_op *op, int skip_self, size_t argc,
 static void op_written(struct snap_node *sn, void *arg, int rc)
 {
 	struct snap_op *op = arg;
-	char *blob = NULL;
-	size_t len = 0;
-	char ver[24];
-	const char *argv[4];
-	size_t argvlen[4];
+	struct catmsg m;
 
-	(void)sn;
 	if (rc != DKV_OK) {
 		char err[128];
 
@@ -723,21 +729,12 @@ static void op_written(struct snap_node *sn, void *arg, int rc)
 		return;
 	}
 	dkv_sm_move(&op->sm, OP_PUSHING);
-	if (snap_catalog_encode(&op->sn->cat, &blob, &len) != DKV_OK) {
+	if (catmsg_build(sn, &m) != DKV_OK) {
 		op_finish(op, NULL); /* durable here; the next push repairs */
 		return;
 	}
-	snprintf(ver, sizeof(ver), "%" PRIu64, op->sn->cat.version);
-	argv[0] = "DKV.SNAPX";
-	argv[1] = "CATALOG";
-	argv[2] = ver;
-	argv[3] = blob;
-	argvlen[0] = 9;
-	argvlen[1] = 7;
-	argvlen[2] = strlen(ver);
-	argvlen[3] = len;
-	op_broadcast(op, 1, 4, argv, argvlen);
-	free(blob);
+	op_broadcast(op, 1, 4, m.argv, m.argvlen);
+	free(m.blob);
 }
 
 static void op_write(struct snap_op *op)
@@ -810,8 +807,7 @@ static void op_phase_done(struct snap_op *op)
 			op_finish(op, err);
 			return;
 		}
-		snprintf(num, sizeof(num), "%" PRIu64, op->epoch);
-		argvlen[2] = strlen(num);
+		argvlen[2] = resp_fmt_u64(num, op->epoch);
 		dkv_sm_move(&op->sm, OP_FENCING);
 		op_broadcast(op, 0, 3, argv, argvlen);
 		return;
@@ -821,44 +817,7 @@ static void op_phase_done(struct snap_op *op)
 	op_write(op);
 }
 
-static void op_run(struct snap_op *op)
-{
-	struct node *n = op->sn->node;
-	uint32_t nn = n->map != NULL ? dkv_map_nnodes(n->map) : 0;
-
-	op->t0 = uv_hrtime();
-	if (!op->create) {
-		op_write(op);
-		return;
-	}
-	op->calls = calloc(nn ? nn : 1, sizeof(*op->calls));
-	if (op->calls == NULL) {
-		op_finish(op, "ERR out of memory");
-		return;
-	}
-	for (uint32_t i = 0; i < nn; i++) {
-		const struct dkv_map_node *mn = dkv_map_node_at(n->map, i);
-
-		op->calls[op->ncalls].op = op;
-		op->calls[op->ncalls].node = mn->id;
-		op->ncalls++;
-	}
-	dkv_sm_move(&op->sm, OP_EPOCHS);
-	{
-		const char *argv[2] = { "DKV.SNAPX", "EPOCH" };
-		size_t argvlen[2] = { 9, 5 };
-
-		op_broadcast(op, 0, 2, argv, argvlen);
-	}
-}
-
-static void op_next(struct snap_node *sn)
-{
-	if (sn->ops_head != NULL && dkv_sm_state(&sn->ops_head->sm) == OP_QUEUED)
-		op_run(sn->ops_head);
-}
-
-/* Destroy's push reuses the create's node list. */
+/* The nodes an operation talks to: every node of the map, now. */
 static int op_nodes(struct snap_op *op)
 {
 	struct node *n = op->sn->node;
@@ -875,6 +834,30 @@ static int op_nodes(struct snap_op *op)
 	return DKV_OK;
 }
 
+static void op_run(struct snap_op *op)
+{
+	static const char *const argv[2] = { "DKV.SNAPX", "EPOCH" };
+	static const size_t argvlen[2] = { 9, 5 };
+
+	op->t0 = uv_hrtime();
+	if (op_nodes(op) != DKV_OK) {
+		op_finish(op, "ERR out of memory");
+		return;
+	}
+	if (!op->create) {
+		op_write(op);
+		return;
+	}
+	dkv_sm_move(&op->sm, OP_EPOCHS);
+	op_broadcast(op, 0, 2, argv, argvlen);
+}
+
+static void op_next(struct snap_node *sn)
+{
+	if (sn->ops_head != NULL && dkv_sm_state(&sn->ops_head->sm) == OP_QUEUED)
+		op_run(sn->ops_head);
+}
+
 static void op_enqueue(struct conn *c, const struct resp_cmd *cmd, int create,
 		       const char *name, size_t nlen)
 {
@@ -889,8 +872,6 @@ static void op_enqueue(struct conn *c, const struct resp_cmd *cmd, int create,
 	memcpy(op->name, name, nlen);
 	op->nlen = nlen;
 	dkv_sm_init(&op->sm, "snapshot op", op_states, OP_NSTATES, OP_QUEUED);
-	if (!create && op_nodes(op) != DKV_OK)
-		goto nomem;
 	op->r = req_new_read(c, CMD_DKV_SNAPSHOT, cmd, 0);
 	if (op->r == NULL)
 		goto nomem;
@@ -906,8 +887,6 @@ static void op_enqueue(struct conn *c, const struct resp_cmd *cmd, int create,
 	op_next(sn);
 	return;
 nomem:
-	if (op != NULL)
-		free(op->calls);
 	free(op);
 	b = conn_reply_buf(c);
 	if (b)
@@ -1011,29 +990,15 @@ static void push_reply(void *ctx, const struct resp_reply *r)
 void snap_node_peer_up(struct node *n, uint32_t id)
 {
 	struct snap_node *sn = n->snap;
+	struct catmsg m;
 	uint32_t leader;
-	char *blob = NULL;
-	size_t len = 0;
-	char ver[24];
-	const char *argv[4];
-	size_t argvlen[4];
 
 	if (sn == NULL || sn->stopping || sn->cat.version == 0 ||
-	    leader_id(n, &leader) != DKV_OK || leader != n->cfg.node_id)
+	    leader_id(n, &leader) != DKV_OK || leader != n->cfg.node_id ||
+	    catmsg_build(sn, &m) != DKV_OK)
 		return;
-	if (snap_catalog_encode(&sn->cat, &blob, &len) != DKV_OK)
-		return;
-	snprintf(ver, sizeof(ver), "%" PRIu64, sn->cat.version);
-	argv[0] = "DKV.SNAPX";
-	argv[1] = "CATALOG";
-	argv[2] = ver;
-	argv[3] = blob;
-	argvlen[0] = 9;
-	argvlen[1] = 7;
-	argvlen[2] = strlen(ver);
-	argvlen[3] = len;
-	(void)peer_call(n, id, 4, argv, argvlen, push_reply, NULL);
-	free(blob);
+	(void)peer_call(n, id, 4, m.argv, m.argvlen, push_reply, NULL);
+	free(m.blob);
 }
 
 int snap_node_lookup(struct node *n, const char *name, size_t len,

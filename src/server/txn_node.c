@@ -515,6 +515,19 @@ static int wants_answer(enum txn_msg_type t)
 	       t == TXN_MSG_STATUS;
 }
 
+/* Decodes a DKV.TXN / DKV.TXNQ command within this node's key and value
+ * limits (the message borrows tn->mem until the next decode). */
+static int decode_msg(struct txn_node *tn, const struct resp_cmd *cmd,
+		      struct txn_msg *m)
+{
+	struct txn_wire_limits lim;
+
+	txn_wire_limits_default(&lim);
+	lim.max_key = tn->node->cfg.max_key;
+	lim.max_value = tn->node->cfg.max_value;
+	return txn_wire_decode_cmd(cmd, &lim, m, &tn->mem);
+}
+
 /* DKV.TXNQ: a message from another node, one way. Nothing is ever
  * answered on the connection (the sender keeps no reply slot): a message
  * that cannot be decoded or delivered is dropped, as a lost one. */
@@ -522,16 +535,12 @@ void cmd_dkv_txnq(struct conn *c, const struct resp_cmd *cmd)
 {
 	struct node *n = c->node;
 	struct txn_node *tn = n->txn;
-	struct txn_wire_limits lim;
 	const struct dkv_map_node *owner;
 	struct txn_msg m;
 
-	txn_wire_limits_default(&lim);
-	lim.max_key = n->cfg.max_key;
-	lim.max_value = n->cfg.max_value;
 	if (tn == NULL || tn->stopping)
 		return;
-	if (txn_wire_decode_cmd(cmd, &lim, &m, &tn->mem) != DKV_OK) {
+	if (decode_msg(tn, cmd, &m) != DKV_OK) {
 		n->stats.errors++;
 		DKV_DEBUG("txn", "DKV.TXNQ dropped: %s",
 			  txn_wire_error(&tn->mem));
@@ -554,7 +563,6 @@ void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)
 {
 	struct node *n = c->node;
 	struct txn_node *tn = n->txn;
-	struct txn_wire_limits lim;
 	const struct dkv_map_node *owner;
 	struct resp_buf *b;
 	struct txn_msg m;
@@ -562,9 +570,6 @@ void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)
 	struct req *r;
 	int rc;
 
-	txn_wire_limits_default(&lim);
-	lim.max_key = n->cfg.max_key;
-	lim.max_value = n->cfg.max_value;
 	if (tn == NULL) {
 		b = conn_reply_buf(c);
 		if (b)
@@ -572,7 +577,7 @@ void cmd_dkv_txn(struct conn *c, const struct resp_cmd *cmd)
 					   "ready on this node");
 		return;
 	}
-	rc = txn_wire_decode_cmd(cmd, &lim, &m, &tn->mem);
+	rc = decode_msg(tn, cmd, &m);
 	if (rc != DKV_OK) {
 		/* "ERR dkv: <why> (PROTO)": libdkv fails such a request at
 		 * once instead of resending it. */

@@ -230,7 +230,6 @@ static void tomb_reload(struct txn_part *p, const struct txn_msg *m)
 	char key[TXN_REC_TXID_KEY_LEN];
 	const struct dkv_txid *id;
 	struct tload t = { 0 };
-	struct ptx *x;
 	uint64_t sent;
 	int rc;
 
@@ -265,15 +264,8 @@ static void tomb_reload(struct txn_part *p, const struct txn_msg *m)
 	}
 	if (!t.found)
 		return;
-	x = ptx_new(p, id, PTX_TOMB, PTX_DONE);
-	if (x == NULL)
+	if (ptx_tomb_from_done(p, id, &t.d) == NULL)
 		return; /* as if evicted: the handler's fallback applies */
-	x->outcome = t.d.outcome == TXN_REC_OUT_COMMITTED ? TXN_ST_COMMITTED
-							  : TXN_ST_ABORTED;
-	x->final = 1;
-	x->has_d = 1;
-	x->sent = t.d.sent;
-	x->tc = t.d.tc;
 	p->stats.tombstones_reloaded++;
 }
 

@@ -163,6 +163,10 @@ struct ptx *ptx_find(struct txn_part *p, const struct dkv_txid *id);
 struct ptx *ptx_new(struct txn_part *p, const struct dkv_txid *id,
 		    unsigned role, unsigned state);
 void ptx_free(struct txn_part *p, struct ptx *x);
+/* An outcome tombstone (PTX_TOMB, DONE) from its durable D record, as
+ * recovery and a reload on demand make it. NULL when out of memory. */
+struct ptx *ptx_tomb_from_done(struct txn_part *p, const struct dkv_txid *id,
+			       const struct txn_rec_done *d);
 void ptx_move(struct ptx *x, unsigned state);
 unsigned ptx_state(const struct ptx *x);
 /* Frees the items and followers of a finished ptx (DONE keeps only the

@@ -142,6 +142,22 @@ void ptx_shrink(struct ptx *x)
 	x->nf = 0;
 }
 
+struct ptx *ptx_tomb_from_done(struct txn_part *p, const struct dkv_txid *id,
+			       const struct txn_rec_done *d)
+{
+	struct ptx *x = ptx_new(p, id, PTX_TOMB, PTX_DONE);
+
+	if (x == NULL)
+		return NULL;
+	x->outcome = d->outcome == TXN_REC_OUT_COMMITTED ? TXN_ST_COMMITTED
+							 : TXN_ST_ABORTED;
+	x->final = 1;
+	x->has_d = 1;
+	x->sent = d->sent;
+	x->tc = d->tc;
+	return x;
+}
+
 void ptx_free(struct txn_part *p, struct ptx *x)
 {
 	struct ptx **pp;

@@ -44,22 +44,14 @@ static int done_cb(void *arg, const char *key, size_t klen, const char *val,
 	struct rctx *c = arg;
 	struct txn_rec_done d;
 	struct dkv_txid id;
-	struct ptx *x;
 	char kind;
 
 	if (txn_rec_txid_key_parse(key, klen, &kind, &id) != 0 ||
 	    kind != TXN_REC_DONE || txn_rec_done_decode(val, vlen, &d) != 0 ||
 	    ptx_find(c->p, &id) != NULL)
 		return corrupt(c, "tombstone", key, klen);
-	x = ptx_new(c->p, &id, PTX_TOMB, PTX_DONE);
-	if (x == NULL)
+	if (ptx_tomb_from_done(c->p, &id, &d) == NULL)
 		return c->rc = DKV_ERR_NOMEM;
-	x->outcome = d.outcome == TXN_REC_OUT_COMMITTED ? TXN_ST_COMMITTED
-							: TXN_ST_ABORTED;
-	x->final = 1;
-	x->has_d = 1;
-	x->sent = d.sent;
-	x->tc = d.tc;
 	c->p->stats.rec_tombstones++;
 	return 0;
 }
