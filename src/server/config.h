@@ -27,7 +27,7 @@
 	X(store, durability, DUR, durability, "group",                         \
 	  "fsync | group | none (none: tests only)")                           \
 	X(store, cache_mb, U32, cache_mb, "64", "block cache for all shards")  \
-	X(store, write_buffer_mb, U32, write_buffer_mb, "64",                  \
+	X(store, write_buffer_mb, U32, write_buffer_mb, "16",                  \
 	  "memtable budget for all shards")                                    \
 	X(store, value_cache_mb, U32, value_cache_mb, "64",                    \
 	  "cache of newest values for GET (0 = off)")                          \

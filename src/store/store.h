@@ -50,7 +50,7 @@ enum dkv_durability {
 };
 
 #define DKV_STORE_DEFAULT_CACHE_BYTES (64u << 20)
-#define DKV_STORE_DEFAULT_WRITE_BUFFER_BYTES (64u << 20)
+#define DKV_STORE_DEFAULT_WRITE_BUFFER_BYTES (16u << 20)
 #define DKV_STORE_DEFAULT_MAX_KEY (64u << 10)
 #define DKV_STORE_DEFAULT_MAX_VALUE (64u << 20)
 /* Hard ceilings whatever the configuration says. */
