@@ -16,6 +16,8 @@ packages=(
   python3 python3-redis             # integration tests (a Redis client)
   redis-server redis-tools          # compatibility tests, benchmarks
   etcd-server etcd-client           # the transaction benchmark's comparison
+  golang-go golang-etcd-server-dev  # the etcd driver of make bench (Go, etcd's own client)
+  gnuplot-nox                       # make bench's charts
 )
 
 missing=()

@@ -79,8 +79,8 @@ uint64_t lg_rng_next(struct lg_rng *r);
 uint64_t lg_rng_below(struct lg_rng *r, uint64_t n);
 double lg_rng_unit(struct lg_rng *r); /* [0, 1) */
 
-/* YCSB's scrambled zipfian over [0, n), theta 0.99. Built once, read by
- * every thread (no state changes after lg_zipf_init). */
+/* YCSB's scrambled zipfian over [0, n), theta 0.99 (keys.c). Built once,
+ * read by every thread (no state changes after lg_zipf_init). */
 struct lg_zipf {
 	uint64_t n;
 	double theta, alpha, zetan, eta, half_pow_theta;
