@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps demo demo-store test test-san bench-store clean
+.PHONY: all build deps demo demo-store test test-san bench bench-full bench-store clean
 
 all: build
 
@@ -35,6 +35,15 @@ test-san: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS)
+
+# dkv against Redis and etcd side by side (bench/bench.py, bench/workloads.md):
+# a short run (about 5 minutes) or a full one (about an hour); the report,
+# raw JSON and charts go to bench/results/<date>/.
+bench: deps build
+	/usr/bin/python3 bench/bench.py --short --build $(BUILD)
+
+bench-full: deps build
+	/usr/bin/python3 bench/bench.py --full --build $(BUILD)
 
 bench-store: deps build
 	$(BUILD)/bin/dkv-bench-store
