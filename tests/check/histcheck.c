@@ -14,16 +14,25 @@
  *      the order, internal consistency, intermediate values) and add its
  *      wr and rw edges;
  *   3. add the ww edges of every version order;
- *   4. build the graph (rows sorted by two counting sorts, one edge per
- *      pair of transactions carrying a mask of kinds), find its strongly
- *      connected components (Tarjan, iterative) and classify each one:
- *      Tarjan again on its ww edges (G0), then on its ww and wr edges
- *      (G1c); else a breadth-first search from every rw edge for a way
- *      back over ww/wr edges (G-single), pruned by two topological
- *      numberings of those edges; else G2.
+ *   4. with real time only: add the rt edges, a transitive reduction of
+ *      real-time order (events sorted by time, a frontier of the latest
+ *      completed transactions: O(n log n), O(n * concurrency) edges);
+ *   5. build the graph (rows sorted by two counting sorts, one edge per
+ *      pair of transactions carrying a mask of kinds), find the strongly
+ *      connected components of its dependencies (Tarjan, iterative) and
+ *      classify each one: Tarjan again on its ww edges (G0), then on its
+ *      ww and wr edges (G1c); else a breadth-first search from every rw
+ *      edge for a way back over ww/wr edges (G-single), pruned by two
+ *      topological numberings of those edges; else G2;
+ *   6. with real time only: the components of all edges (rt too) that
+ *      hold no cycle of dependencies alone are classified the same way
+ *      with rt edges joining ww and wr: G0-realtime (ww/rt), G1c-realtime
+ *      (ww/wr/rt), G-single-realtime, G2-realtime.
  *
  * Failure modes: DKV_ERR_NOMEM from any allocation (everything the check
- * allocated is freed, the history is untouched). A history that breaks
+ * allocated is freed, the history is untouched); DKV_ERR_INVAL for a
+ * real-time check of a history with an OK or INFO transaction without
+ * times. A history that breaks
  * the model (duplicate values, garbage) gives anomalies, never an error.
  * One answer can be inexact: the G-single searches of a component
  * (quadratic at worst) have a budget of steps; a component that exhausts
@@ -53,14 +62,24 @@
 
 enum op_kind { OP_APPEND = 1, OP_READ };
 
-/* Edge kinds, bits of a mask; the lower bit is the more severe kind. */
-enum { EDGE_WW = 1, EDGE_WR = 2, EDGE_RW = 4, EDGE_ALL = 7 };
+/* Edge kinds, bits of a mask: the dependencies (ww, wr, rw: EDGE_DEP)
+ * and real-time order (rt). */
+enum {
+	EDGE_WW = 1,
+	EDGE_WR = 2,
+	EDGE_RW = 4,
+	EDGE_RT = 8,
+	EDGE_DEP = EDGE_WW | EDGE_WR | EDGE_RW,
+	EDGE_ALL = EDGE_DEP | EDGE_RT,
+};
 
 struct txn {
 	uint64_t id;
+	int64_t invoke, complete; /* ns, when `timed` (dkv_hist_times) */
 	uint32_t op_first; /* its operations: ops[op_first .. + nops) */
 	uint32_t nops;
 	uint8_t outcome; /* enum dkv_hist_outcome */
+	uint8_t timed;
 };
 
 struct op {
@@ -326,6 +345,18 @@ int dkv_hist_read(struct dkv_hist *h, uint64_t key, const uint64_t *values,
 	return rc;
 }
 
+int dkv_hist_times(struct dkv_hist *h, int64_t invoke_ns, int64_t complete_ns)
+{
+	if (h == NULL || invoke_ns < 0 || complete_ns < invoke_ns)
+		return DKV_ERR_INVAL;
+	if (!h->open)
+		return DKV_ERR_STATE;
+	h->cur.invoke = invoke_ns;
+	h->cur.complete = complete_ns;
+	h->cur.timed = 1;
+	return 0;
+}
+
 int dkv_hist_end(struct dkv_hist *h, enum dkv_hist_outcome outcome)
 {
 	uint32_t old;
@@ -336,6 +367,9 @@ int dkv_hist_end(struct dkv_hist *h, enum dkv_hist_outcome outcome)
 		return DKV_ERR_INVAL;
 	if (!h->open)
 		return DKV_ERR_STATE;
+	if (outcome == DKV_HIST_OK && h->cur.timed &&
+	    h->cur.complete == DKV_HIST_NEVER)
+		return DKV_ERR_INVAL;
 	rc = GROW(h->txns, h->txns_cap, h->ntxns + 1);
 	if (rc != 0)
 		return rc;
@@ -346,6 +380,27 @@ int dkv_hist_end(struct dkv_hist *h, enum dkv_hist_outcome outcome)
 	h->txns[h->ntxns++] = h->cur;
 	h->open = 0;
 	return 0;
+}
+
+int dkv_hist_txn_times(const struct dkv_hist *h, uint64_t txid,
+		       int64_t *invoke_ns, int64_t *complete_ns)
+{
+	const struct txn *x;
+	uint32_t t;
+
+	if (h == NULL)
+		return DKV_ERR_INVAL;
+	t = map_get(&h->ids, txid, 0);
+	if (t == NONE)
+		return DKV_ERR_NOT_FOUND;
+	x = &h->txns[t];
+	if (!x->timed)
+		return 0;
+	if (invoke_ns != NULL)
+		*invoke_ns = x->invoke;
+	if (complete_ns != NULL)
+		*complete_ns = x->complete;
+	return 1;
 }
 
 void dkv_hist_cancel(struct dkv_hist *h)
@@ -420,6 +475,7 @@ struct scc {
 struct checker {
 	const struct dkv_hist *h;
 	struct dkv_hist_report *r;
+	int realtime; /* add rt edges, report the real-time classes */
 
 	/* passes 1 to 3 */
 	struct map by_value; /* (key, value) -> index in appends */
@@ -450,6 +506,12 @@ struct checker {
 	/* breadth-first search */
 	uint32_t *mark, stamp, *parent, *queue, *path;
 	uint8_t *pkind, *path_kind;
+
+	/* real time: per node, the rank of the plain class reported for its
+	 * component of dependencies; bfs_need()'s states (2 per node) */
+	uint8_t *rank;
+	uint32_t *mark2, stamp2, *parent2, *queue2;
+	uint8_t *pkind2;
 
 	/* the report's text */
 	char *text;
@@ -516,15 +578,22 @@ static void tlist(struct checker *c, const uint64_t *v, size_t n)
 	tprintf(c, "]");
 }
 
-/* The most severe kind in a non-empty mask of kinds. */
+/* The kind shown for a non-empty mask of kinds between two nodes: the
+ * one that makes a cycle through them most severe: ww, wr, rt, then rw
+ * (a cycle's class goes by its rw edges). */
 static uint8_t severest(unsigned mask)
 {
-	return (uint8_t)(mask & -mask);
+	if (mask & (EDGE_WW | EDGE_WR))
+		return (uint8_t)(mask & -mask);
+	return mask & EDGE_RT ? EDGE_RT : EDGE_RW;
 }
 
 static const char *edge_name(uint8_t kind)
 {
-	return kind == EDGE_WW ? "ww" : kind == EDGE_WR ? "wr" : "rw";
+	return kind == EDGE_WW   ? "ww"
+	       : kind == EDGE_WR ? "wr"
+	       : kind == EDGE_RT ? "rt"
+				 : "rw";
 }
 
 /* --- helpers over the history --------------------------------------------- */
@@ -897,6 +966,118 @@ static int pass_orders(struct checker *c)
 	return rc;
 }
 
+/* --- pass 4: rt edges ----------------------------------------------------- */
+
+/* An invocation (done 0) or completion (done 1) of transaction txn. */
+struct rt_event {
+	int64_t at;
+	uint32_t txn;
+	uint8_t done;
+};
+
+/* By time, invocations before completions at the same time (T1 -rt-> T2
+ * needs T1's completion strictly before T2's invocation), then by
+ * transaction (qsort is not stable: keep the check deterministic). */
+static int rt_event_cmp(const void *pa, const void *pb)
+{
+	const struct rt_event *a = pa, *b = pb;
+
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	if (a->done != b->done)
+		return a->done < b->done ? -1 : 1;
+	return a->txn < b->txn ? -1 : a->txn > b->txn;
+}
+
+/* Every OK and INFO transaction must have times. */
+static int check_timed(const struct dkv_hist *h)
+{
+	size_t t;
+
+	for (t = 0; t < h->ntxns; t++)
+		if (h->txns[t].outcome != DKV_HIST_FAIL && !h->txns[t].timed)
+			return DKV_ERR_INVAL;
+	return 0;
+}
+
+/* The rt edges, a transitive reduction of real-time order (as Elle's
+ * realtime graph): events in time order; the frontier holds the
+ * transactions completed so far that no other completed one follows in
+ * real time. An invocation of T gets an edge from every member of the
+ * frontier (its predecessors); T's completion takes its predecessors
+ * still there out of the frontier and puts T in. T1 completed before T2
+ * was invoked is then a path T1 ~rt~> T2: T1 is in the frontier at T2's
+ * invocation, or was taken out by some T3 with T1 -rt-> T3 completed
+ * before it, and so on. Members of the frontier are pairwise concurrent,
+ * so its size is at most the history's concurrency C (intervals that
+ * meet pairwise share an instant): O(n * C) edges, O(n log n) for the
+ * sort. OK transactions complete; INFO ones never do (they may commit any
+ * time later); FAIL ones are not in the graph. */
+static int pass_realtime(struct checker *c)
+{
+	const struct dkv_hist *h = c->h;
+	struct rt_event *ev;
+	size_t nev = 0, i, e, *first;
+	uint32_t *npred, *fr, *fpos, nfr = 0, t, f;
+	size_t before = c->nedges;
+	int rc = 0;
+
+	ev = zalloc(2 * h->ntxns, sizeof(*ev));
+	first = zalloc(h->ntxns, sizeof(*first));
+	npred = zalloc(h->ntxns, sizeof(*npred));
+	fr = zalloc(h->ntxns, sizeof(*fr));
+	fpos = zalloc(h->ntxns, sizeof(*fpos));
+	if (ev == NULL || first == NULL || npred == NULL || fr == NULL ||
+	    fpos == NULL) {
+		rc = DKV_ERR_NOMEM;
+		goto out;
+	}
+	for (t = 0; t < h->ntxns; t++) {
+		const struct txn *x = &h->txns[t];
+
+		fpos[t] = NONE;
+		if (x->outcome == DKV_HIST_FAIL)
+			continue;
+		ev[nev].at = x->invoke;
+		ev[nev].txn = t;
+		ev[nev++].done = 0;
+		if (x->outcome != DKV_HIST_OK)
+			continue;
+		ev[nev].at = x->complete;
+		ev[nev].txn = t;
+		ev[nev++].done = 1;
+	}
+	qsort(ev, nev, sizeof(*ev), rt_event_cmp);
+	for (i = 0; rc == 0 && i < nev; i++) {
+		t = ev[i].txn;
+		if (!ev[i].done) {
+			first[t] = c->nedges;
+			npred[t] = nfr;
+			for (f = 0; rc == 0 && f < nfr; f++)
+				rc = add_edge(c, fr[f], t, EDGE_RT);
+			continue;
+		}
+		for (e = first[t]; e < first[t] + npred[t]; e++) {
+			f = c->edges[e].from;
+			if (fpos[f] == NONE)
+				continue;
+			fr[fpos[f]] = fr[--nfr];
+			fpos[fr[fpos[f]]] = fpos[f];
+			fpos[f] = NONE;
+		}
+		fpos[t] = nfr;
+		fr[nfr++] = t;
+	}
+	c->r->nrt_edges = c->nedges - before;
+out:
+	free(ev);
+	free(first);
+	free(npred);
+	free(fr);
+	free(fpos);
+	return rc;
+}
+
 /* --- the graph ------------------------------------------------------------ */
 
 /* Stable counting sort of edges by `to` (by_from 0) or `from` (1) into dst;
@@ -956,7 +1137,7 @@ out:
 
 static int alloc_search(struct checker *c)
 {
-	size_t n = c->n;
+	size_t n = c->n, np = c->realtime ? 2 * n + 1 : n + 1; /* bfs_need */
 
 	c->index = zalloc(n, sizeof(uint32_t));
 	c->low = zalloc(n, sizeof(uint32_t));
@@ -976,9 +1157,11 @@ static int alloc_search(struct checker *c)
 	c->mark = zalloc(n, sizeof(uint32_t));
 	c->parent = zalloc(n, sizeof(uint32_t));
 	c->queue = zalloc(n, sizeof(uint32_t));
-	c->path = zalloc(n + 1, sizeof(uint32_t));
+	c->path = zalloc(np, sizeof(uint32_t));
 	c->pkind = zalloc(n, 1);
-	c->path_kind = zalloc(n + 1, 1);
+	c->path_kind = zalloc(np, 1);
+	if (c->realtime && (c->rank = zalloc(n, 1)) == NULL)
+		return DKV_ERR_NOMEM;
 	if (c->index == NULL || c->low == NULL || c->stack == NULL ||
 	    c->cs_node == NULL || c->cs_edge == NULL || c->onstack == NULL ||
 	    c->comps.comp == NULL || c->comps.members == NULL ||
@@ -1190,14 +1373,77 @@ static int find_cycle(struct checker *c, uint32_t s, uint8_t mask,
 	return 0;
 }
 
-/* After find_cycle found no ww/wr cycle in component s (c->sub then
- * numbers its members in reverse topological order of those edges):
- * searches for an rw edge u -> v with a ww/wr path back from v to u,
- * pruned by a second numbering (searches from every rw edge are
- * quadratic at worst; two numberings make most of them end at once).
- * Returns 1 (reported), 0 (none: *u0 -> *v0 is an rw edge of s), or -1
- * (budget exhausted). */
-static int find_g_single(struct checker *c, uint32_t s, uint32_t *u0,
+/* bfs() over states (node, whether the path took an edge of kind `need`
+ * yet), from (from, 0) to (to, 1): a shortest path from `from` to `to`
+ * through at least one `need` edge, shown as such. Needs c->mark2,
+ * parent2, queue2, pkind2 (2n each). When the edges of `mask` are
+ * acyclic in the component (the only use), paths are simple. */
+static uint32_t bfs_need(struct checker *c, uint32_t from, uint32_t to,
+			 uint32_t scope, uint8_t mask, uint8_t need, int prune,
+			 uint64_t *budget)
+{
+	uint32_t head = 0, tail = 0, len, st, ns, v, goal = 2 * to + 1;
+	size_t e;
+
+	if (++c->stamp2 == 0) {
+		memset(c->mark2, 0, 2 * (size_t)c->n * sizeof(*c->mark2));
+		c->stamp2 = 1;
+	}
+	c->mark2[2 * from] = c->stamp2;
+	c->queue2[tail++] = 2 * from;
+	while (head < tail) {
+		st = c->queue2[head++];
+		v = st / 2;
+		for (e = c->off[v]; e < c->off[v + 1]; e++) {
+			const struct adj *a = &c->adj[e];
+			uint32_t w = a->to;
+			unsigned kinds = a->mask & mask;
+			int took = !(st & 1) && (kinds & need);
+
+			if (budget != NULL) {
+				if (*budget == 0)
+					return 0;
+				(*budget)--;
+			}
+			if (kinds == 0 || c->comps.comp[w] != scope ||
+			    (prune && !may_reach(c, w, to)))
+				continue;
+			ns = 2 * w + ((st & 1) | (kinds & need ? 1 : 0));
+			if (c->mark2[ns] == c->stamp2)
+				continue;
+			c->mark2[ns] = c->stamp2;
+			c->parent2[ns] = st;
+			c->pkind2[ns] = took ? need : severest(kinds);
+			if (ns == goal)
+				goto found;
+			if (w != to)
+				c->queue2[tail++] = ns;
+		}
+	}
+	return 0;
+found:
+	for (len = 0, st = goal; st != 2 * from; st = c->parent2[st])
+		len++;
+	for (e = len, st = goal;; st = c->parent2[st], e--) {
+		c->path[e] = st / 2;
+		c->path_kind[e] = c->pkind2[st];
+		if (e == 0)
+			break;
+	}
+	return len;
+}
+
+/* After find_cycle (or find_rt_cycle) found no cycle of the edges `back`
+ * (ww and wr; with rt for the real-time classes) in component s (c->sub
+ * then numbers its members in reverse topological order of those
+ * edges): searches for an rw edge u -> v with a path of `back` edges from
+ * v to u (through an rt edge, if `need`), pruned by a second numbering
+ * (searches from every rw edge are quadratic at worst; two numberings
+ * make most of them end at once), and reports it as `what`. Returns 1
+ * (reported), 0 (none: *u0 -> *v0 is an rw edge of s), or -1 (budget
+ * exhausted). */
+static int find_g_single(struct checker *c, uint32_t s, uint8_t back,
+			 uint8_t need, enum dkv_hist_anomaly what, uint32_t *u0,
 			 uint32_t *v0)
 {
 	const uint32_t *m = c->comps.members + c->comps.start[s];
@@ -1205,7 +1451,7 @@ static int find_g_single(struct checker *c, uint32_t s, uint32_t *u0,
 	uint64_t budget = GSINGLE_BUDGET_BASE;
 	size_t e;
 
-	tarjan(c, m, nm, s, EDGE_WW | EDGE_WR, 1, &c->sub2);
+	tarjan(c, m, nm, s, back, 1, &c->sub2);
 	for (i = 0; i < nm; i++)
 		budget += GSINGLE_BUDGET_PER_EDGE *
 			  (uint64_t)(c->off[m[i] + 1] - c->off[m[i]]);
@@ -1222,10 +1468,13 @@ static int find_g_single(struct checker *c, uint32_t s, uint32_t *u0,
 			}
 			if (!may_reach(c, v, u))
 				continue;
-			len = bfs(c, v, u, s, EDGE_WW | EDGE_WR, 1, &budget);
+			if (need)
+				len = bfs_need(c, v, u, s, back, need, 1,
+					       &budget);
+			else
+				len = bfs(c, v, u, s, back, 1, &budget);
 			if (len > 0) {
-				report_cycle(c, DKV_HIST_G_SINGLE, u, EDGE_RW,
-					     len, "");
+				report_cycle(c, what, u, EDGE_RW, len, "");
 				return 1;
 			}
 			if (budget == 0)
@@ -1235,23 +1484,32 @@ static int find_g_single(struct checker *c, uint32_t s, uint32_t *u0,
 	return 0;
 }
 
-/* Reports the most severe cycle class of component s. */
-static void classify(struct checker *c, uint32_t s)
+/* Ranks of the cycle classes, most severe first; a real-time class ranks
+ * with its plain one. */
+enum { RANK_G0, RANK_G1C, RANK_G_SINGLE, RANK_G2, RANK_NONE };
+
+/* Reports the most severe plain cycle class of component s (c->comps the
+ * components of the dependencies); returns its rank. */
+static int classify(struct checker *c, uint32_t s)
 {
 	uint32_t u, v, len, i, nrw = 1;
 	int found;
 
 	if (c->comps.start[s + 1] - c->comps.start[s] < 2)
-		return;
-	if (find_cycle(c, s, EDGE_WW, DKV_HIST_G0) ||
-	    find_cycle(c, s, EDGE_WW | EDGE_WR, DKV_HIST_G1C))
-		return;
-	found = find_g_single(c, s, &u, &v);
-	if (found == 1 || u == NONE)
-		return;
+		return RANK_NONE;
+	if (find_cycle(c, s, EDGE_WW, DKV_HIST_G0))
+		return RANK_G0;
+	if (find_cycle(c, s, EDGE_WW | EDGE_WR, DKV_HIST_G1C))
+		return RANK_G1C;
+	found = find_g_single(c, s, EDGE_WW | EDGE_WR, 0, DKV_HIST_G_SINGLE,
+			      &u, &v);
+	if (found == 1)
+		return RANK_G_SINGLE;
+	if (u == NONE)
+		return RANK_NONE; /* not reached: a component has a cycle */
 	/* G2: any cycle through an rw edge has two or more of them, unless
 	 * the search ran out of budget: then classify the example found */
-	len = bfs(c, v, u, s, EDGE_ALL, 0, NULL);
+	len = bfs(c, v, u, s, EDGE_DEP, 0, NULL);
 	for (i = 1; i <= len; i++)
 		nrw += c->path_kind[i] == EDGE_RW;
 	report_cycle(c, nrw == 1 ? DKV_HIST_G_SINGLE : DKV_HIST_G2, u, EDGE_RW,
@@ -1260,6 +1518,118 @@ static void classify(struct checker *c, uint32_t s)
 			     ? " (the G-single search of this component ran "
 			       "out of budget: it may hold a G-single cycle)"
 			     : "");
+	return nrw == 1 ? RANK_G_SINGLE : RANK_G2;
+}
+
+/* The first rt edge inside component s of c->comps whose ends are in the
+ * same component of c->sub (c->comps itself when `sub` is 0): 1 with
+ * *u -> *v, or 0. An edge lies on a cycle exactly when its ends are in
+ * one strongly connected component. */
+static int rt_edge_inside(const struct checker *c, uint32_t s, int sub,
+			  uint32_t *u, uint32_t *v)
+{
+	uint32_t i, x, y;
+	size_t e;
+
+	for (i = c->comps.start[s]; i < c->comps.start[s + 1]; i++) {
+		x = c->comps.members[i];
+		for (e = c->off[x]; e < c->off[x + 1]; e++) {
+			y = c->adj[e].to;
+			if (!(c->adj[e].mask & EDGE_RT) ||
+			    c->comps.comp[y] != s ||
+			    (sub && c->sub.comp[y] != c->sub.comp[x]))
+				continue;
+			*u = x;
+			*v = y;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* If the edges of `mask` (rt among them) inside component s hold a cycle
+ * through an rt edge, reports one as `what` and returns 1. Leaves c->sub
+ * numbering the component's members by the components of those edges. */
+static int find_rt_cycle(struct checker *c, uint32_t s, uint8_t mask,
+			 enum dkv_hist_anomaly what)
+{
+	const uint32_t *m = c->comps.members + c->comps.start[s];
+	uint32_t nm = c->comps.start[s + 1] - c->comps.start[s], u, v, len;
+
+	tarjan(c, m, nm, s, mask, 0, &c->sub);
+	if (!rt_edge_inside(c, s, 1, &u, &v))
+		return 0;
+	len = bfs(c, v, u, s, mask, 0, NULL);
+	report_cycle(c, what, u, EDGE_RT, len, "");
+	return 1;
+}
+
+/* Reports the most severe real-time class of component s of all edges
+ * (c->comps): of its cycles through an rt edge, if more severe than
+ * `prank`, the most severe plain class reported inside it (a plain
+ * cycle already breaks every model its real-time variant breaks). */
+static void classify_rt(struct checker *c, uint32_t s, int prank)
+{
+	uint32_t u, v, u0, v0, len, i, nrw = 0;
+	int found;
+
+	if (prank == RANK_G0 || !rt_edge_inside(c, s, 0, &u, &v))
+		return; /* nothing more severe; or all cycles plain */
+	if (find_rt_cycle(c, s, EDGE_WW | EDGE_RT, DKV_HIST_G0_REALTIME) ||
+	    prank == RANK_G1C ||
+	    find_rt_cycle(c, s, EDGE_WW | EDGE_WR | EDGE_RT,
+			  DKV_HIST_G1C_REALTIME) ||
+	    prank == RANK_G_SINGLE)
+		return;
+	/* no plain G0, G1c, G-single in s, and no ww/wr/rt cycle through an
+	 * rt edge: the ww/wr/rt edges of s are acyclic */
+	found = find_g_single(c, s, EDGE_WW | EDGE_WR | EDGE_RT, EDGE_RT,
+			      DKV_HIST_G_SINGLE_REALTIME, &u0, &v0);
+	if (found == 1 || prank == RANK_G2)
+		return;
+	/* G2-realtime: a cycle through the rt edge u -> v; it has two rw
+	 * edges or more, unless the search ran out of budget */
+	len = bfs(c, v, u, s, EDGE_ALL, 0, NULL);
+	for (i = 1; i <= len; i++)
+		nrw += c->path_kind[i] == EDGE_RW;
+	report_cycle(c,
+		     nrw == 1 ? DKV_HIST_G_SINGLE_REALTIME
+			      : DKV_HIST_G2_REALTIME,
+		     u, EDGE_RT, len,
+		     found < 0 && nrw > 1
+			     ? " (the G-single search of this component ran "
+			       "out of budget: it may hold a G-single-realtime "
+			       "cycle)"
+			     : "");
+}
+
+/* The real-time classes, per component of all edges (rt too): c->rank
+ * holds the rank of the plain class reported for every node's component
+ * of dependencies. */
+static int classify_realtime(struct checker *c)
+{
+	size_t n2 = 2 * (size_t)c->n;
+	uint32_t s, i;
+	uint8_t prank;
+
+	c->mark2 = zalloc(n2, sizeof(*c->mark2));
+	c->parent2 = zalloc(n2, sizeof(*c->parent2));
+	c->queue2 = zalloc(n2, sizeof(*c->queue2));
+	c->pkind2 = zalloc(n2, 1);
+	if (c->mark2 == NULL || c->parent2 == NULL || c->queue2 == NULL ||
+	    c->pkind2 == NULL)
+		return DKV_ERR_NOMEM;
+	tarjan(c, NULL, c->n, NONE, EDGE_ALL, 0, &c->comps);
+	for (s = 0; s < c->comps.ncomp; s++) {
+		if (c->comps.start[s + 1] - c->comps.start[s] < 2)
+			continue;
+		prank = RANK_NONE;
+		for (i = c->comps.start[s]; i < c->comps.start[s + 1]; i++)
+			if (c->rank[c->comps.members[i]] < prank)
+				prank = c->rank[c->comps.members[i]];
+		classify_rt(c, s, prank);
+	}
+	return 0;
 }
 
 /* --- the check ------------------------------------------------------------ */
@@ -1297,13 +1667,25 @@ static void checker_free(struct checker *c)
 	free(c->path);
 	free(c->pkind);
 	free(c->path_kind);
+	free(c->rank);
+	free(c->mark2);
+	free(c->parent2);
+	free(c->queue2);
+	free(c->pkind2);
 	free(c->text);
 }
 
 int dkv_hist_check(const struct dkv_hist *h, struct dkv_hist_report *out)
 {
+	return dkv_hist_check_ex(h, NULL, out);
+}
+
+int dkv_hist_check_ex(const struct dkv_hist *h,
+		      const struct dkv_hist_check_opts *opts,
+		      struct dkv_hist_report *out)
+{
 	struct checker c;
-	uint32_t s;
+	uint32_t s, i;
 	int rc;
 
 	if (out != NULL)
@@ -1315,7 +1697,11 @@ int dkv_hist_check(const struct dkv_hist *h, struct dkv_hist_report *out)
 	memset(&c, 0, sizeof(c));
 	c.h = h;
 	c.r = out;
+	c.realtime = opts != NULL && opts->realtime;
+	if (c.realtime && check_timed(h) != 0)
+		return DKV_ERR_INVAL;
 	out->ntxns = h->ntxns;
+	out->realtime = c.realtime;
 	c.text = malloc(1024);
 	if (c.text == NULL) {
 		rc = DKV_ERR_NOMEM;
@@ -1328,15 +1714,28 @@ int dkv_hist_check(const struct dkv_hist *h, struct dkv_hist_report *out)
 		rc = pass_reads(&c);
 	if (rc == 0)
 		rc = pass_orders(&c);
+	if (rc == 0 && c.realtime)
+		rc = pass_realtime(&c);
 	if (rc == 0)
 		rc = build_graph(&c);
 	if (rc == 0)
 		rc = alloc_search(&c);
 	if (rc != 0)
 		goto out;
-	tarjan(&c, NULL, c.n, NONE, EDGE_ALL, 0, &c.comps);
-	for (s = 0; s < c.comps.ncomp; s++)
-		classify(&c, s);
+	tarjan(&c, NULL, c.n, NONE, EDGE_DEP, 0, &c.comps);
+	for (s = 0; s < c.comps.ncomp; s++) {
+		uint8_t rank = (uint8_t)classify(&c, s);
+
+		if (!c.realtime)
+			continue;
+		for (i = c.comps.start[s]; i < c.comps.start[s + 1]; i++)
+			c.rank[c.comps.members[i]] = rank;
+	}
+	if (c.realtime) {
+		rc = classify_realtime(&c);
+		if (rc != 0)
+			goto out;
+	}
 	if (out->total > DKV_HIST_SHOWN_MAX)
 		tprintf(&c, "... and %" PRIu64 " more anomalies, only counted\n",
 			out->total - DKV_HIST_SHOWN_MAX);

@@ -3,13 +3,20 @@
  * docs/histcheck.md) into a struct dkv_hist, for tools:
  *
  *   {"txns": [{"id": 1, "outcome": "ok",
- *              "ops": [["append", 1, 5], ["read", 2, [1, 2, 3]]]}, ...]}
+ *              "ops": [["append", 1, 5], ["read", 2, [1, 2, 3]]],
+ *              "invoke_ns": 1000, "complete_ns": 2000}, ...]}
  *
- * Strict: a transaction has exactly the fields id, outcome and ops; every
- * number is an integer in [0, 2^63 - 1]; duplicate object keys are
+ * Strict: a transaction has the fields id, outcome and ops, and may have
+ * invoke_ns and complete_ns (its times, dkv_hist_times()), nothing else;
+ * every number is an integer in [0, 2^63 - 1]; duplicate object keys are
  * rejected. Other top-level fields are ignored (room for metadata). A
  * read's list may be null (result unknown) in FAIL and INFO transactions
- * only: the read is then not recorded.
+ * only: the read is then not recorded. Times: complete_ns needs
+ * invoke_ns and is not before it; an OK transaction with invoke_ns needs
+ * complete_ns (below 2^63 - 1, which means never); INFO and FAIL ones may
+ * omit it. Within a document, every OK and INFO transaction has invoke_ns
+ * or none does (FAIL ones as they like), so that a real-time check never
+ * meets a transaction without times.
  *
  * Failure modes: DKV_ERR_CORRUPT for anything malformed, with the JSON
  * path of the fault in the message ("txns[3].ops[1]: ..."); DKV_ERR_IO
@@ -144,24 +151,95 @@ out:
 	return rc;
 }
 
+/* Whether the document's OK and INFO transactions have times: the first
+ * one (index first, when any) decides. */
+struct timed_rule {
+	int seen, timed;
+	size_t first;
+};
+
+/* The optional invoke_ns and complete_ns of transaction ti: *timed 0
+ * (none) or 1 with *invoke and *complete (DKV_HIST_NEVER when absent). */
+static int parse_times(const json_t *t, size_t ti,
+		       enum dkv_hist_outcome outcome, struct timed_rule *rule,
+		       int *timed, int64_t *invoke, int64_t *complete,
+		       char *err, size_t errlen)
+{
+	const json_t *jinv = json_object_get(t, "invoke_ns");
+	const json_t *jcom = json_object_get(t, "complete_ns");
+	uint64_t v;
+
+	*timed = jinv != NULL;
+	*invoke = 0;
+	*complete = DKV_HIST_NEVER;
+	if (jinv != NULL) {
+		if (get_u64(jinv, &v) != 0)
+			return fail(DKV_ERR_CORRUPT, err, errlen,
+				    "txns[%zu].invoke_ns: expected an integer "
+				    "in [0, 2^63 - 1]",
+				    ti);
+		*invoke = (int64_t)v;
+	}
+	if (jcom != NULL) {
+		if (get_u64(jcom, &v) != 0)
+			return fail(DKV_ERR_CORRUPT, err, errlen,
+				    "txns[%zu].complete_ns: expected an integer "
+				    "in [0, 2^63 - 1]",
+				    ti);
+		if (jinv == NULL)
+			return fail(DKV_ERR_CORRUPT, err, errlen,
+				    "txns[%zu].complete_ns: given without "
+				    "invoke_ns",
+				    ti);
+		if ((int64_t)v < *invoke)
+			return fail(DKV_ERR_CORRUPT, err, errlen,
+				    "txns[%zu].complete_ns: %" PRIu64
+				    " is before invoke_ns %" PRId64,
+				    ti, v, *invoke);
+		*complete = (int64_t)v;
+	}
+	if (outcome == DKV_HIST_OK && *timed && *complete == DKV_HIST_NEVER)
+		return fail(DKV_ERR_CORRUPT, err, errlen,
+			    "txns[%zu]: an ok transaction with invoke_ns needs "
+			    "complete_ns (below 2^63 - 1)",
+			    ti);
+	if (outcome == DKV_HIST_FAIL)
+		return 0;
+	if (!rule->seen) {
+		rule->seen = 1;
+		rule->timed = *timed;
+		rule->first = ti;
+	} else if (rule->timed != *timed) {
+		return fail(DKV_ERR_CORRUPT, err, errlen,
+			    "txns[%zu]: %s invoke_ns, unlike txns[%zu]: every "
+			    "ok and info transaction has times or none does",
+			    ti, *timed ? "has" : "has no", rule->first);
+	}
+	return 0;
+}
+
 static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
-		     uint64_t **buf, size_t *bufcap, char *err, size_t errlen)
+		     struct timed_rule *rule, uint64_t **buf, size_t *bufcap,
+		     char *err, size_t errlen)
 {
 	enum dkv_hist_outcome outcome;
 	const json_t *ops, *op;
 	const char *field;
 	json_t *val;
 	char where[64];
+	int64_t invoke, complete;
 	uint64_t id;
 	size_t i;
-	int rc;
+	int rc, timed;
 
 	if (!json_is_object(t))
 		return fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu]: expected an object", ti);
 	json_object_foreach(t, field, val) {
 		if (strcmp(field, "id") != 0 && strcmp(field, "outcome") != 0 &&
-		    strcmp(field, "ops") != 0)
+		    strcmp(field, "ops") != 0 &&
+		    strcmp(field, "invoke_ns") != 0 &&
+		    strcmp(field, "complete_ns") != 0)
 			return fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu]: unknown field \"%.32s\"", ti,
 				    field);
@@ -180,6 +258,10 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 	if (!json_is_array(ops))
 		return fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu].ops: expected a list", ti);
+	rc = parse_times(t, ti, outcome, rule, &timed, &invoke, &complete, err,
+			 errlen);
+	if (rc != 0)
+		return rc;
 	rc = dkv_hist_begin(h, id);
 	if (rc == DKV_ERR_EXISTS)
 		return fail(DKV_ERR_CORRUPT, err, errlen,
@@ -187,6 +269,14 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 	if (rc != 0)
 		return fail(rc, err, errlen, "txns[%zu]: %s", ti,
 			    dkv_strerror(rc));
+	if (timed) {
+		rc = dkv_hist_times(h, invoke, complete);
+		if (rc != 0) {
+			fail(rc, err, errlen, "txns[%zu]: %s", ti,
+			     dkv_strerror(rc));
+			goto out;
+		}
+	}
 	json_array_foreach(ops, i, op) {
 		snprintf(where, sizeof(where), "txns[%zu].ops[%zu]", ti, i);
 		rc = parse_op(h, op, outcome, buf, bufcap, where, err, errlen);
@@ -209,6 +299,7 @@ out:
 int dkv_hist_parse_json(struct dkv_hist *h, const char *buf, size_t len,
 			char *err, size_t errlen)
 {
+	struct timed_rule rule = {0, 0, 0};
 	json_error_t jerr;
 	json_t *root, *txns, *t;
 	uint64_t *vals = NULL;
@@ -232,7 +323,7 @@ int dkv_hist_parse_json(struct dkv_hist *h, const char *buf, size_t len,
 		goto out;
 	}
 	json_array_foreach(txns, i, t) {
-		rc = parse_txn(h, t, i, &vals, &cap, err, errlen);
+		rc = parse_txn(h, t, i, &rule, &vals, &cap, err, errlen);
 		if (rc != 0)
 			goto out;
 	}

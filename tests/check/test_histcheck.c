@@ -8,7 +8,13 @@
  * model (clean, fast) and the same with one injected read skew (exactly
  * one G-single); a 100,000-transaction snapshot-isolated history (only
  * G2 may be reported: SI forbids the rest); the JSON reader; the exit
- * codes of the dkv-histcheck tool.
+ * codes of the dkv-histcheck tool. Real time: the times API, one small
+ * history per real-time class, concurrent histories that are fine, the
+ * precedence of plain classes, the reduction of rt edges; a
+ * 100,000-transaction strictly serializable history from a simulation
+ * (clean) and the same with stale reads (caught); the SI history with
+ * times (G2 and G2-realtime only); random broken histories with times;
+ * times in JSON; the tool's --realtime.
  *
  * Deterministic: generated histories come from a seeded generator; the
  * seed is printed, DKV_SEED=<n> replays one.
@@ -42,9 +48,11 @@
 /* --- helpers -------------------------------------------------------------- */
 
 /* Records one transaction written compactly: operations separated by ';',
- * "a K V" appends V to key K, "r K [V V ...]" reads key K. */
-static void txn(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
-		const char *ops)
+ * "a K V" appends V to key K, "r K [V V ...]" reads key K; with its times
+ * if `timed`. */
+static void txn_rec(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
+		    int timed, int64_t invoke, int64_t complete,
+		    const char *ops)
 {
 	uint64_t vals[64], key;
 	const char *p = ops;
@@ -52,6 +60,8 @@ static void txn(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
 	size_t n;
 
 	assert_int_equal(dkv_hist_begin(h, id), 0);
+	if (timed)
+		assert_int_equal(dkv_hist_times(h, invoke, complete), 0);
 	while (*p != '\0') {
 		char kind;
 
@@ -89,15 +99,30 @@ static void txn(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
 	assert_int_equal(dkv_hist_end(h, oc), 0);
 }
 
-/* Checks h; asserts the count of every kind is exactly want[kind] and
- * returns the report in *r (the caller frees it). */
-static void check_exact(struct dkv_hist *h, const uint64_t *want,
-			struct dkv_hist_report *r)
+static void txn(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
+		const char *ops)
 {
+	txn_rec(h, id, oc, 0, 0, 0, ops);
+}
+
+/* txn() invoked at `invoke` and completed at `complete` (ns). */
+static void txn_at(struct dkv_hist *h, uint64_t id, enum dkv_hist_outcome oc,
+		   int64_t invoke, int64_t complete, const char *ops)
+{
+	txn_rec(h, id, oc, 1, invoke, complete, ops);
+}
+
+/* Checks h (with real time if `realtime`); asserts the count of every
+ * kind is exactly want[kind] and returns the report in *r (the caller
+ * frees it). */
+static void check_exact_rt(struct dkv_hist *h, int realtime,
+			   const uint64_t *want, struct dkv_hist_report *r)
+{
+	const struct dkv_hist_check_opts opts = {.realtime = realtime};
 	uint64_t total = 0;
 	int k, rc, same = 1;
 
-	rc = dkv_hist_check(h, r);
+	rc = realtime ? dkv_hist_check_ex(h, &opts, r) : dkv_hist_check(h, r);
 	assert_true(rc >= 0);
 	for (k = 0; k < DKV_HIST_NANOMALIES; k++) {
 		total += want[k];
@@ -118,12 +143,20 @@ static void check_exact(struct dkv_hist *h, const uint64_t *want,
 	assert_non_null(r->text);
 	if (total == 0)
 		assert_string_equal(r->text, "");
+	assert_int_equal(r->realtime, realtime);
+	if (!realtime)
+		assert_int_equal(r->nrt_edges, 0);
 }
 
-/* check_exact with the counts as designated initializers:
- * EXPECT(h, &r, [DKV_HIST_G0] = 1); EXPECT(h, &r) for none. */
+/* check_exact_rt with the counts as designated initializers:
+ * EXPECT(h, &r, [DKV_HIST_G0] = 1); EXPECT(h, &r) for none; EXPECT_RT
+ * checks real time too. */
 #define EXPECT(h, r, ...)                                                      \
-	check_exact((h), (const uint64_t[DKV_HIST_NANOMALIES]){__VA_ARGS__}, (r))
+	check_exact_rt((h), 0,                                                 \
+		       (const uint64_t[DKV_HIST_NANOMALIES]){__VA_ARGS__}, (r))
+#define EXPECT_RT(h, r, ...)                                                   \
+	check_exact_rt((h), 1,                                                 \
+		       (const uint64_t[DKV_HIST_NANOMALIES]){__VA_ARGS__}, (r))
 
 /* Asserts the report explains a `kind` cycle that is a rotation of
  * `cycle` ("T1 -ww-> T2 -ww-> T1"). */
@@ -850,6 +883,7 @@ struct si {
 	uint64_t active[SI_ACTIVE];
 	struct si_txn pending[SI_CONC];
 	uint64_t committed, aborted;
+	int timed; /* record times: invoked at the snapshot, done at commit */
 };
 
 static uint64_t si_new_key(struct si *m)
@@ -934,6 +968,10 @@ static void si_commit(struct si *m, struct si_txn *x, uint64_t now,
 	if (gen_rand(&m->g) % 32 == 0)
 		oc = INFO; /* the client timed out: either way */
 	assert_int_equal(dkv_hist_begin(h, x->id), 0);
+	if (m->timed)
+		assert_int_equal(dkv_hist_times(h, (int64_t)x->snap,
+						(int64_t)now),
+				 0);
 	for (i = 0; i < x->nops; i++) {
 		const struct si_op *o = &x->ops[i];
 
@@ -1210,6 +1248,827 @@ static void test_files_and_tool(void **state)
 	test_tmpdir_remove(dir);
 }
 
+/* --- real time ------------------------------------------------------------ */
+
+static void test_times_api(void **state)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+	int64_t inv = -1, com = -1;
+
+	(void)state;
+	assert_int_equal(dkv_hist_times(NULL, 0, 1), DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_times(h, 0, 1), DKV_ERR_STATE);
+	assert_int_equal(dkv_hist_begin(h, 1), 0);
+	assert_int_equal(dkv_hist_times(h, -1, 1), DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_times(h, 5, 4), DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_times(h, INT64_MIN, 0), DKV_ERR_INVAL);
+	/* an OK transaction must complete: end refuses, the txn stays open */
+	assert_int_equal(dkv_hist_times(h, 5, DKV_HIST_NEVER), 0);
+	assert_int_equal(dkv_hist_end(h, OK), DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_append(h, 1, 1), 0);
+	assert_int_equal(dkv_hist_times(h, 5, 5), 0); /* replaces */
+	assert_int_equal(dkv_hist_end(h, OK), 0);
+	assert_int_equal(dkv_hist_begin(h, 2), 0);
+	assert_int_equal(dkv_hist_times(h, 7, DKV_HIST_NEVER), 0);
+	assert_int_equal(dkv_hist_end(h, INFO), 0);
+	txn(h, 3, FAIL, "a 1 3"); /* FAIL: times not needed */
+
+	assert_int_equal(dkv_hist_txn_times(NULL, 1, &inv, &com),
+			 DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_txn_times(h, 9, &inv, &com),
+			 DKV_ERR_NOT_FOUND);
+	assert_int_equal(dkv_hist_txn_times(h, 3, &inv, &com), 0);
+	assert_int_equal(dkv_hist_txn_times(h, 1, &inv, &com), 1);
+	assert_true(inv == 5 && com == 5);
+	assert_int_equal(dkv_hist_txn_times(h, 2, &inv, NULL), 1);
+	assert_int_equal(dkv_hist_txn_times(h, 2, NULL, &com), 1);
+	assert_true(inv == 7 && com == DKV_HIST_NEVER);
+	EXPECT_RT(h, &r);
+	dkv_hist_report_free(&r);
+
+	/* real time needs times on every OK and INFO transaction */
+	txn(h, 4, INFO, "");
+	assert_int_equal(dkv_hist_check_ex(h, &rt, &r), DKV_ERR_INVAL);
+	assert_null(r.text);
+	assert_int_equal(r.total, 0);
+	EXPECT(h, &r); /* fine without */
+	dkv_hist_report_free(&r);
+	assert_int_equal(dkv_hist_check_ex(h, NULL, &r), 0);
+	assert_int_equal(r.realtime, 0);
+	dkv_hist_report_free(&r);
+	assert_int_equal(dkv_hist_check_ex(NULL, &rt, &r), DKV_ERR_INVAL);
+	assert_int_equal(dkv_hist_check_ex(h, &rt, NULL), DKV_ERR_INVAL);
+	assert_string_equal(dkv_hist_anomaly_name(DKV_HIST_G_SINGLE_REALTIME),
+			    "G-single-realtime");
+	assert_string_equal(dkv_hist_anomaly_name(DKV_HIST_G2_REALTIME),
+			    "G2-realtime");
+	dkv_hist_free(h);
+}
+
+/* T1 appends to x and completes; T2, invoked afterwards, reads x = []:
+ * serializable (T2 before T1), not strictly. */
+static void test_rt_stale_read(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	txn_at(h, 1, OK, 0, 10, "a 1 1");
+	txn_at(h, 2, OK, 20, 30, "r 1 []");
+	txn_at(h, 3, OK, 40, 50, "r 1 [1]");
+	EXPECT_RT(h, &r, [DKV_HIST_G_SINGLE_REALTIME] = 1);
+	assert_cycle(r.text, "G-single-realtime", "T2 -rw-> T1 -rt-> T2");
+	assert_int_equal(r.nrt_edges, 2); /* T1 -> T2 -> T3: reduced */
+	dkv_hist_report_free(&r);
+	/* times recorded, real time not asked: as before */
+	EXPECT(h, &r);
+	assert_int_equal(r.nedges, 2);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+static void test_rt_g0(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	/* T1's append lands after T2's, though T2 began after T1 ended */
+	txn_at(h, 1, OK, 0, 10, "a 1 2");
+	txn_at(h, 2, OK, 20, 30, "a 1 1");
+	txn_at(h, 3, OK, 40, 50, "r 1 [1 2]");
+	EXPECT_RT(h, &r, [DKV_HIST_G0_REALTIME] = 1);
+	assert_cycle(r.text, "G0-realtime", "T1 -rt-> T2 -ww-> T1");
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+static void test_rt_g1c(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	/* T1 reads T2's append, though T2 began after T1 ended */
+	txn_at(h, 1, OK, 0, 10, "r 1 [1]");
+	txn_at(h, 2, OK, 20, 30, "a 1 1");
+	EXPECT_RT(h, &r, [DKV_HIST_G1C_REALTIME] = 1);
+	assert_cycle(r.text, "G1c-realtime", "T1 -rt-> T2 -wr-> T1");
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+static void test_rt_g2(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	/* T1 -rw-> T2 -rw-> T3 -rt-> T1; T2 overlaps both */
+	txn_at(h, 3, OK, 0, 10, "a 2 1");
+	txn_at(h, 1, OK, 20, 30, "r 1 []");
+	txn_at(h, 2, OK, 5, 25, "a 1 1; r 2 []");
+	txn_at(h, 4, OK, 40, 50, "r 1 [1]; r 2 [1]");
+	EXPECT_RT(h, &r, [DKV_HIST_G2_REALTIME] = 1);
+	assert_cycle(r.text, "G2-realtime", "T1 -rw-> T2 -rw-> T3 -rt-> T1");
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+/* Concurrent transactions may take effect in either order; touching
+ * intervals (one completes when the other is invoked) are concurrent;
+ * INFO transactions may take effect any time after their invocation. */
+static void test_rt_concurrent(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	txn_at(h, 1, OK, 0, 10, "a 1 1");
+	txn_at(h, 2, OK, 5, 15, "r 1 []");   /* before T1: overlaps it */
+	txn_at(h, 3, OK, 0, 10, "r 2 [1]");  /* after T4, invoked later */
+	txn_at(h, 4, OK, 5, 15, "a 2 1");
+	txn_at(h, 5, OK, 20, 30, "a 3 1");
+	txn_at(h, 6, OK, 30, 40, "r 3 []");  /* touching: concurrent */
+	txn_at(h, 7, INFO, 50, DKV_HIST_NEVER, "a 4 1");
+	txn_at(h, 8, OK, 60, 70, "r 4 []");  /* 7 may commit later */
+	txn_at(h, 9, INFO, 100, 110, "a 5 1"); /* completion: never */
+	txn_at(h, 10, OK, 120, 130, "r 5 []");
+	txn_at(h, 11, FAIL, 0, 200, "a 6 1");
+	txn_at(h, 12, OK, 140, 150, "r 1 [1]; r 2 [1]; r 3 [1]; r 4 [1]; "
+				      "r 5 [1]; r 6 []");
+	txn_at(h, 13, OK, 150, 150, "r 1 [1]"); /* an instant */
+	EXPECT_RT(h, &r);
+	assert_true(r.nrt_edges > 0);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+/* Precedence: the plain classes are counted as without real time; a
+ * component of all edges also gets its most severe real-time class when
+ * that is more severe than every plain class reported inside it. */
+static void test_rt_precedence(void **state)
+{
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+
+	(void)state;
+	/* write skew (G2), and T2 -rw-> T1 -rt-> T2: G-single-realtime is
+	 * more severe: both */
+	txn_at(h, 1, OK, 0, 10, "r 1 []; a 2 1");
+	txn_at(h, 2, OK, 20, 30, "r 2 []; a 1 1");
+	txn_at(h, 3, OK, 40, 50, "r 1 [1]; r 2 [1]");
+	EXPECT_RT(h, &r, [DKV_HIST_G2] = 1, [DKV_HIST_G_SINGLE_REALTIME] = 1);
+	assert_cycle(r.text, "G2", "T1 -rw-> T2 -rw-> T1");
+	assert_cycle(r.text, "G-single-realtime", "T2 -rw-> T1 -rt-> T2");
+	assert_true(strncmp(r.text, "G2: ", 4) == 0); /* plain lines first */
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r, [DKV_HIST_G2] = 1);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+
+	/* a concurrent write skew (G2) and, in the same component through a
+	 * stale read of T2's append (T6 -rw-> T2), a G0-realtime: both */
+	h = dkv_hist_new();
+	txn_at(h, 1, OK, 0, 10, "r 1 []; a 2 1");
+	txn_at(h, 2, OK, 5, 15, "r 2 []; a 1 1");
+	txn_at(h, 5, OK, 20, 30, "a 3 2");
+	txn_at(h, 6, OK, 40, 50, "a 3 1; r 1 []");
+	txn_at(h, 7, OK, 60, 70, "r 1 [1]; r 2 [1]; r 3 [1 2]");
+	EXPECT_RT(h, &r, [DKV_HIST_G2] = 1, [DKV_HIST_G0_REALTIME] = 1);
+	assert_cycle(r.text, "G2", "T1 -rw-> T2 -rw-> T1");
+	assert_cycle(r.text, "G0-realtime", "T5 -rt-> T6 -ww-> T5");
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r, [DKV_HIST_G2] = 1);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+
+	/* read skew (G-single) and a stale read of the same append (T4 -rw->
+	 * T2 -rt-> T4): G-single-realtime is no more severe: G-single only */
+	h = dkv_hist_new();
+	txn_at(h, 10, OK, 0, 10, "a 1 1; a 2 1");
+	txn_at(h, 2, OK, 20, 30, "a 1 2; a 2 2");
+	txn_at(h, 1, OK, 5, 40, "r 1 [1]; r 2 [1 2]");
+	txn_at(h, 4, OK, 50, 60, "r 1 [1]");
+	txn_at(h, 3, OK, 70, 80, "r 1 [1 2]");
+	EXPECT_RT(h, &r, [DKV_HIST_G_SINGLE] = 1);
+	assert_cycle(r.text, "G-single", "T1 -rw-> T2 -wr-> T1");
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+
+	/* G1c and the same stale read: G1c only */
+	h = dkv_hist_new();
+	txn_at(h, 1, OK, 0, 10, "a 1 1; r 2 [1]");
+	txn_at(h, 2, OK, 5, 15, "a 2 1; a 1 2");
+	txn_at(h, 4, OK, 50, 60, "r 1 [1]");
+	txn_at(h, 3, OK, 100, 110, "r 1 [1 2]");
+	EXPECT_RT(h, &r, [DKV_HIST_G1C] = 1);
+	assert_cycle(r.text, "G1c", "T1 -ww-> T2 -wr-> T1");
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+/* A chain of sequential transactions gets one rt edge each, however
+ * long; reachability survives the reduction: a read stale by 2000
+ * transactions is a cycle through all of them. With k lanes of
+ * sequential transactions, at most k edges each. */
+static void test_rt_reduction(void **state)
+{
+	const uint64_t n = 2000, lanes = 7;
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+	uint64_t i;
+	char ops[64];
+
+	(void)state;
+	txn_at(h, 0, OK, 0, 5, "a 1 1");
+	for (i = 1; i <= n; i++) {
+		snprintf(ops, sizeof(ops), "a %" PRIu64 " 1", 100 + i);
+		txn_at(h, i, OK, (int64_t)(10 * i), (int64_t)(10 * i + 5), ops);
+	}
+	txn_at(h, n + 1, OK, (int64_t)(10 * n + 10), (int64_t)(10 * n + 15),
+	       "r 1 []");
+	txn_at(h, n + 2, OK, (int64_t)(10 * n + 20), (int64_t)(10 * n + 25),
+	       "r 1 [1]");
+	EXPECT_RT(h, &r, [DKV_HIST_G_SINGLE_REALTIME] = 1);
+	assert_int_equal(r.nrt_edges, n + 2);
+	assert_non_null(strstr(r.text, "G-single-realtime: T2001 -rw-> T0 "
+				       "-rt-> T1 -rt-> T2 -rt-> "));
+	assert_non_null(strstr(r.text, " more steps ..."));
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+
+	/* lanes: lane j runs its transactions back to back, shifted by j */
+	h = dkv_hist_new();
+	for (i = 0; i < n; i++) {
+		uint64_t lane = i % lanes, step = i / lanes;
+		int64_t t0 = (int64_t)(100 * step + 3 * lane);
+
+		snprintf(ops, sizeof(ops), "a %" PRIu64 " 1", i);
+		txn_at(h, i, OK, t0, t0 + 95, ops);
+	}
+	EXPECT_RT(h, &r);
+	assert_true(r.nrt_edges <= n * lanes);
+	assert_true(r.nrt_edges >= n - lanes);
+	fprintf(stderr, "%" PRIu64 " transactions in %" PRIu64
+			" lanes: %" PRIu64 " rt edges\n",
+		n, lanes, r.nrt_edges);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+/* --- a generated strictly serializable history ---------------------------- */
+
+#define RT_TXNS 100000
+#define RT_LANES 8   /* clients, each running one transaction at a time */
+#define RT_ACTIVE 2000
+
+struct rt_key {
+	uint64_t vals[GEN_KEY_APPENDS + GEN_OPS_MAX]; /* committed list */
+	int64_t done[GEN_KEY_APPENDS + GEN_OPS_MAX];  /* writers' completion */
+	uint32_t n, next;
+};
+
+struct rt_plan {
+	int64_t invoke, at, complete; /* takes effect at `at`, inside */
+	uint64_t id;
+};
+
+struct rt_gen {
+	struct gen g; /* for its random numbers */
+	struct rt_key *keys;
+	uint64_t nkeys, keys_cap;
+	uint64_t active[RT_ACTIVE];
+	uint64_t stale; /* reads made stale */
+};
+
+static uint64_t rt_new_key(struct rt_gen *m)
+{
+	if (m->nkeys == m->keys_cap) {
+		m->keys_cap = m->keys_cap != 0 ? 2 * m->keys_cap : 8192;
+		m->keys = realloc(m->keys, m->keys_cap * sizeof(*m->keys));
+		assert_non_null(m->keys);
+	}
+	memset(&m->keys[m->nkeys], 0, sizeof(m->keys[0]));
+	return m->nkeys++;
+}
+
+static int rt_plan_cmp(const void *pa, const void *pb)
+{
+	const struct rt_plan *a = pa, *b = pb;
+
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Transaction p executed atomically at its instant against the model and
+ * recorded in h with its times. Reads see the committed lists plus the
+ * transaction's own appends, except that with `stale`, one in `stale` of
+ * an OK transaction's reads misses the key's last append, when that
+ * append's writer completed before this transaction was invoked (the one
+ * kind of staleness only real time can tell). */
+static void rt_txn(struct rt_gen *m, struct dkv_hist *h,
+		   const struct rt_plan *p, unsigned stale)
+{
+	uint64_t pk[GEN_OPS_MAX], pv[GEN_OPS_MAX], ps[GEN_OPS_MAX];
+	uint64_t list[GEN_KEY_APPENDS + 2 * GEN_OPS_MAX];
+	unsigned roll = (unsigned)(gen_rand(&m->g) % 100), nops, np = 0, i, j;
+	enum dkv_hist_outcome oc = roll < 90 ? OK : roll < 95 ? FAIL : INFO;
+	int commit = oc == OK || (oc == INFO && gen_rand(&m->g) % 2 == 0);
+	int64_t done = oc == OK ? p->complete : DKV_HIST_NEVER;
+	uint32_t n;
+
+	nops = 2 + (unsigned)(gen_rand(&m->g) % (GEN_OPS_MAX - 1));
+	assert_int_equal(dkv_hist_begin(h, p->id), 0);
+	assert_int_equal(dkv_hist_times(h, p->invoke,
+					oc == INFO && gen_rand(&m->g) % 2
+						? DKV_HIST_NEVER
+						: p->complete),
+			 0);
+	for (i = 0; i < nops; i++) {
+		uint64_t slot = gen_rand(&m->g) % RT_ACTIVE;
+		uint64_t k = m->active[slot];
+		struct rt_key *key = &m->keys[k];
+		int own = 0;
+
+		if (gen_rand(&m->g) % 2 == 0) {
+			ps[np] = slot;
+			pk[np] = k;
+			pv[np] = ++key->next;
+			assert_int_equal(dkv_hist_append(h, k, pv[np]), 0);
+			np++;
+			continue;
+		}
+		if (oc == INFO && gen_rand(&m->g) % 2 == 0)
+			continue; /* result unknown */
+		n = key->n;
+		for (j = 0; j < np; j++)
+			own |= pk[j] == k;
+		if (stale && oc == OK && !own && n > 0 &&
+		    key->done[n - 1] < p->invoke &&
+		    gen_rand(&m->g) % stale == 0) {
+			n--;
+			m->stale++;
+		}
+		memcpy(list, key->vals, n * sizeof(*list));
+		for (j = 0; j < np; j++)
+			if (pk[j] == k)
+				list[n++] = pv[j];
+		assert_int_equal(dkv_hist_read(h, k, list, n), 0);
+	}
+	assert_int_equal(dkv_hist_end(h, oc), 0);
+	for (j = 0; commit && j < np; j++) {
+		struct rt_key *key = &m->keys[pk[j]];
+
+		key->done[key->n] = done;
+		key->vals[key->n++] = pv[j];
+	}
+	for (j = 0; j < np; j++) /* retire the keys used up */
+		if (m->keys[m->active[ps[j]]].next >= GEN_KEY_APPENDS)
+			m->active[ps[j]] = rt_new_key(m);
+}
+
+/* RT_TXNS transactions from RT_LANES clients, each invoking its next one
+ * a little after its last completed (sometimes at that very instant);
+ * each takes effect at an instant of its interval (sometimes an end),
+ * and they run in the order of those instants: strictly serializable,
+ * unless `stale` (rt_txn). Times are small integers, so ties are common. */
+static struct dkv_hist *rt_history(uint64_t seed, unsigned stale,
+				   uint64_t *nstale)
+{
+	struct dkv_hist *h = dkv_hist_new();
+	struct rt_plan *plan = calloc(RT_TXNS, sizeof(*plan));
+	struct rt_gen *m = calloc(1, sizeof(*m));
+	int64_t clock[RT_LANES] = {0};
+	uint64_t i;
+
+	assert_true(h != NULL && plan != NULL && m != NULL);
+	m->g.rng = seed;
+	for (i = 0; i < RT_ACTIVE; i++)
+		m->active[i] = rt_new_key(m);
+	for (i = 0; i < RT_TXNS; i++) {
+		int64_t *t = &clock[gen_rand(&m->g) % RT_LANES];
+		int64_t len = (int64_t)(gen_rand(&m->g) % 40);
+
+		plan[i].id = i;
+		plan[i].invoke = *t + (int64_t)(gen_rand(&m->g) % 3);
+		plan[i].complete = plan[i].invoke + len;
+		switch (gen_rand(&m->g) % 4) {
+		case 0:
+			plan[i].at = plan[i].invoke;
+			break;
+		case 1:
+			plan[i].at = plan[i].complete;
+			break;
+		default:
+			plan[i].at = plan[i].invoke +
+				     (int64_t)(gen_rand(&m->g) %
+					       (uint64_t)(len + 1));
+		}
+		*t = plan[i].complete;
+	}
+	qsort(plan, RT_TXNS, sizeof(*plan), rt_plan_cmp);
+	for (i = 0; i < RT_TXNS; i++)
+		rt_txn(m, h, &plan[i], stale);
+	*nstale = m->stale;
+	free(m->keys);
+	free(m);
+	free(plan);
+	return h;
+}
+
+static void test_generated_strict(void **state)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist_report r;
+	uint64_t nstale;
+	struct dkv_hist *h = rt_history(test_seed(), 0, &nstale);
+	double t0, t1;
+
+	(void)state;
+	t0 = now();
+	EXPECT_RT(h, &r);
+	t1 = now();
+	fprintf(stderr, "%" PRIu64 " transactions, %" PRIu64 " edges, %" PRIu64
+			" rt: checked in %.3f s\n",
+		r.ntxns, r.nedges, r.nrt_edges, t1 - t0);
+	assert_true(r.nrt_edges > RT_TXNS / 2);
+	assert_true(r.nrt_edges <= (uint64_t)RT_TXNS * RT_LANES);
+	assert_true(t1 - t0 < GEN_SECONDS_MAX);
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r);
+	dkv_hist_report_free(&r);
+	assert_int_equal(dkv_hist_check_ex(h, &rt, &r), 0);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+}
+
+/* The same with stale reads, few (1 in 2048 reads that can be: each is
+ * a cycle through real time, most make their own component) or many (1
+ * in 64: their components merge into one, whose anomalies are reported
+ * once); found either way, and the plain classes are the same with real
+ * time or without. */
+static void check_stale(uint64_t seed, unsigned stale)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist_report r, p;
+	uint64_t nstale, nrt = 0;
+	struct dkv_hist *h = rt_history(seed, stale, &nstale);
+	double t0, t1;
+	int k;
+
+	t0 = now();
+	assert_true(dkv_hist_check_ex(h, &rt, &r) > 0);
+	t1 = now();
+	assert_true(dkv_hist_check(h, &p) >= 0);
+	for (k = 0; k < DKV_HIST_NANOMALIES; k++) {
+		if (k >= DKV_HIST_G0_REALTIME && k <= DKV_HIST_G2_REALTIME) {
+			nrt += r.count[k];
+			assert_int_equal(p.count[k], 0);
+		} else {
+			assert_int_equal(r.count[k], p.count[k]);
+		}
+	}
+	fprintf(stderr,
+		"%" PRIu64 " stale reads: %" PRIu64 " plain and %" PRIu64
+		" real-time anomalies (%" PRIu64 " G-single-realtime), "
+		"checked in %.3f s\n",
+		nstale, p.total, nrt, r.count[DKV_HIST_G_SINGLE_REALTIME],
+		t1 - t0);
+	assert_true(nstale > 0);
+	assert_true(r.total > 0);
+	if (stale > 1000)
+		assert_true(nrt > 0);
+	assert_null(strstr(r.text, "out of budget"));
+	assert_true(t1 - t0 < GEN_SECONDS_MAX);
+	if (p.total <= DKV_HIST_SHOWN_MAX)
+		assert_true(strncmp(r.text, p.text, strlen(p.text)) == 0);
+	dkv_hist_report_free(&r);
+	dkv_hist_report_free(&p);
+	dkv_hist_free(h);
+}
+
+static void test_generated_stale(void **state)
+{
+	uint64_t seed = test_seed();
+
+	(void)state;
+	check_stale(seed, 2048);
+	check_stale(seed, 64);
+}
+
+/* Snapshot isolation as test_generated_snapshot_isolation, with times:
+ * invoked at the snapshot, completed at the commit. Strong snapshot
+ * isolation forbids every cycle with fewer than two rw edges, real time
+ * or not: only G2 and G2-realtime may be reported, G2 as without real
+ * time. */
+static void test_generated_si_realtime(void **state)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist *h = dkv_hist_new();
+	struct dkv_hist_report r;
+	struct si *m = calloc(1, sizeof(*m));
+	uint64_t t, i, g2;
+	double t0, t1;
+	int k;
+
+	(void)state;
+	assert_non_null(m);
+	m->g.rng = test_seed();
+	m->timed = 1;
+	for (i = 0; i < SI_ACTIVE; i++)
+		m->active[i] = si_new_key(m);
+	for (t = 0; t < SI_TXNS + SI_CONC; t++) {
+		struct si_txn *x = &m->pending[t % SI_CONC];
+
+		if (t >= SI_CONC)
+			si_commit(m, x, t, h);
+		if (t < SI_TXNS)
+			si_begin(m, x, t);
+	}
+	assert_true(dkv_hist_check(h, &r) > 0);
+	g2 = r.count[DKV_HIST_G2];
+	dkv_hist_report_free(&r);
+	t0 = now();
+	assert_true(dkv_hist_check_ex(h, &rt, &r) > 0);
+	t1 = now();
+	fprintf(stderr, "%" PRIu64 " edges, %" PRIu64 " rt, %" PRIu64
+			" G2, %" PRIu64 " G2-realtime: checked in %.3f s\n",
+		r.nedges, r.nrt_edges, r.count[DKV_HIST_G2],
+		r.count[DKV_HIST_G2_REALTIME], t1 - t0);
+	for (k = 0; k < DKV_HIST_NANOMALIES; k++)
+		if (k != DKV_HIST_G2 && k != DKV_HIST_G2_REALTIME &&
+		    r.count[k] != 0)
+			fail_msg("strong snapshot isolation gave %s:\n%s",
+				 dkv_hist_anomaly_name((enum dkv_hist_anomaly)k),
+				 r.text);
+	assert_int_equal(r.count[DKV_HIST_G2], g2);
+	assert_null(strstr(r.text, "out of budget"));
+	assert_true(t1 - t0 < GEN_SECONDS_MAX);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+	for (i = 0; i < m->nkeys; i++) {
+		free(m->keys[i].vals);
+		free(m->keys[i].ctime);
+	}
+	free(m->keys);
+	free(m);
+}
+
+/* Random broken histories with random times (ties, instants, INFO
+ * without completion): the check with real time succeeds, counts the
+ * plain classes as without it, and says the same twice. */
+static void test_random_histories_realtime(void **state)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist_report r1, r2, p;
+	struct gen g;
+	uint64_t round, id, vals[6], seen[DKV_HIST_NANOMALIES] = {0};
+	unsigned i, j, n;
+	int k, rc;
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	g.rng = test_seed() + 1;
+	for (round = 0; round < 300; round++) {
+		struct dkv_hist *h = dkv_hist_new();
+
+		for (id = 0; id < 40; id++) {
+			unsigned roll = (unsigned)(gen_rand(&g) % 10);
+			int64_t inv = (int64_t)(gen_rand(&g) % 50);
+			int64_t com = inv + (int64_t)(gen_rand(&g) % 10);
+
+			if (roll == 9 && gen_rand(&g) % 2 == 0)
+				com = DKV_HIST_NEVER; /* an INFO's timeout */
+			assert_int_equal(dkv_hist_begin(h, id), 0);
+			assert_int_equal(dkv_hist_times(h, inv, com), 0);
+			for (i = 0; i < 1 + gen_rand(&g) % 4; i++) {
+				uint64_t key = gen_rand(&g) % 4;
+
+				if (gen_rand(&g) % 2 == 0) {
+					assert_int_equal(
+						dkv_hist_append(h, key,
+								gen_rand(&g) % 24),
+						0);
+					continue;
+				}
+				n = (unsigned)(gen_rand(&g) % 6);
+				for (j = 0; j < n; j++)
+					vals[j] = gen_rand(&g) % 24;
+				assert_int_equal(dkv_hist_read(h, key, vals, n), 0);
+			}
+			assert_int_equal(dkv_hist_end(h, roll < 7   ? OK
+							 : roll < 9 ? FAIL
+								    : INFO),
+					 0);
+		}
+		rc = dkv_hist_check_ex(h, &rt, &r1);
+		assert_true(rc >= 0);
+		assert_int_equal(dkv_hist_check_ex(h, &rt, &r2), rc);
+		assert_string_equal(r1.text, r2.text);
+		assert_true(dkv_hist_check(h, &p) >= 0);
+		for (k = 0; k < DKV_HIST_NANOMALIES; k++) {
+			assert_int_equal(r1.count[k], r2.count[k]);
+			if (k < DKV_HIST_G0_REALTIME || k > DKV_HIST_G2_REALTIME)
+				assert_int_equal(r1.count[k], p.count[k]);
+			seen[k] += r1.count[k];
+			r1.total -= r1.count[k];
+		}
+		assert_int_equal(r1.total, 0);
+		dkv_hist_report_free(&r1);
+		dkv_hist_report_free(&r2);
+		dkv_hist_report_free(&p);
+		dkv_hist_free(h);
+	}
+	for (k = DKV_HIST_G0_REALTIME; k <= DKV_HIST_G2_REALTIME; k++)
+		fprintf(stderr, "%s %" PRIu64 "%s",
+			dkv_hist_anomaly_name((enum dkv_hist_anomaly)k),
+			seen[k], k < DKV_HIST_G2_REALTIME ? ", " : "\n");
+	assert_true(seen[DKV_HIST_G_SINGLE_REALTIME] > 0);
+}
+
+/* --- JSON with times ------------------------------------------------------ */
+
+static const char rt_json[] =
+	"{\"txns\": [\n"
+	" {\"id\": 1, \"outcome\": \"ok\", \"invoke_ns\": 0,"
+	"  \"complete_ns\": 10, \"ops\": [[\"append\", 1, 1]]},\n"
+	" {\"id\": 2, \"outcome\": \"ok\", \"invoke_ns\": 20,"
+	"  \"complete_ns\": 30, \"ops\": [[\"read\", 1, []]]},\n"
+	" {\"id\": 3, \"outcome\": \"info\", \"invoke_ns\": 25,"
+	"  \"ops\": [[\"append\", 2, 1]]},\n"
+	" {\"id\": 4, \"outcome\": \"info\", \"invoke_ns\": 26,"
+	"  \"complete_ns\": 27, \"ops\": []},\n"
+	" {\"id\": 5, \"outcome\": \"fail\", \"ops\": [[\"append\", 3, 1]]},\n"
+	" {\"id\": 6, \"outcome\": \"ok\", \"invoke_ns\": 9223372036854775806,"
+	"  \"complete_ns\": 9223372036854775806,"
+	"  \"ops\": [[\"read\", 1, [1]]]}]}\n";
+
+static void test_json_times(void **state)
+{
+	const struct dkv_hist_check_opts rt = {.realtime = 1};
+	struct dkv_hist_report r;
+	struct dkv_hist *h = dkv_hist_new();
+	int64_t inv, com;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(dkv_hist_parse_json(h, rt_json, strlen(rt_json), err,
+					     sizeof(err)),
+			 0);
+	assert_int_equal(dkv_hist_txn_times(h, 1, &inv, &com), 1);
+	assert_true(inv == 0 && com == 10);
+	assert_int_equal(dkv_hist_txn_times(h, 2, &inv, &com), 1);
+	assert_true(inv == 20 && com == 30);
+	assert_int_equal(dkv_hist_txn_times(h, 3, &inv, &com), 1);
+	assert_true(inv == 25 && com == DKV_HIST_NEVER);
+	assert_int_equal(dkv_hist_txn_times(h, 4, &inv, &com), 1);
+	assert_true(inv == 26 && com == 27);
+	assert_int_equal(dkv_hist_txn_times(h, 5, &inv, &com), 0);
+	assert_int_equal(dkv_hist_txn_times(h, 6, &inv, &com), 1);
+	assert_true(inv == INT64_MAX - 1 && com == INT64_MAX - 1);
+	EXPECT_RT(h, &r, [DKV_HIST_G_SINGLE_REALTIME] = 1);
+	assert_cycle(r.text, "G-single-realtime", "T2 -rw-> T1 -rt-> T2");
+	dkv_hist_report_free(&r);
+	EXPECT(h, &r);
+	dkv_hist_report_free(&r);
+	dkv_hist_free(h);
+
+	/* without times: as before, and no real-time check possible */
+	h = dkv_hist_new();
+	assert_int_equal(dkv_hist_parse_json(h, g2_json, strlen(g2_json), err,
+					     sizeof(err)),
+			 0);
+	assert_int_equal(dkv_hist_txn_times(h, 1, &inv, &com), 0);
+	assert_int_equal(dkv_hist_check_ex(h, &rt, &r), DKV_ERR_INVAL);
+	dkv_hist_free(h);
+}
+
+static void test_json_bad_times(void **state)
+{
+#define T_(fields) "{\"id\": 1, \"outcome\": \"ok\", \"ops\": []" fields "}"
+	static const struct {
+		const char *doc, *msg;
+	} cases[] = {
+		{"{\"txns\": [" T_(", \"invoke_ns\": -1, \"complete_ns\": 2") "]}",
+		 "txns[0].invoke_ns: expected an integer"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 1.5, \"complete_ns\": 2") "]}",
+		 "txns[0].invoke_ns: expected an integer"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": \"1\", \"complete_ns\": 2")
+		 "]}",
+		 "txns[0].invoke_ns: expected an integer"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": null") "]}",
+		 "txns[0].invoke_ns: expected an integer"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 1, \"complete_ns\": -2") "]}",
+		 "txns[0].complete_ns: expected an integer"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 5, \"complete_ns\": 4") "]}",
+		 "txns[0].complete_ns: 4 is before invoke_ns 5"},
+		{"{\"txns\": [" T_(", \"complete_ns\": 4") "]}",
+		 "txns[0].complete_ns: given without invoke_ns"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 5") "]}",
+		 "txns[0]: an ok transaction with invoke_ns needs complete_ns"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 5, "
+				   "\"complete_ns\": 9223372036854775807") "]}",
+		 "txns[0]: an ok transaction with invoke_ns needs complete_ns"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 1, \"complete_ns\": 2") ", "
+		 "{\"id\": 2, \"outcome\": \"fail\", \"ops\": []}, "
+		 "{\"id\": 3, \"outcome\": \"info\", \"ops\": []}]}",
+		 "txns[2]: has no invoke_ns, unlike txns[0]: every ok and info "
+		 "transaction has times or none does"},
+		{"{\"txns\": [{\"id\": 2, \"outcome\": \"info\", \"ops\": []}, "
+		 T_(", \"invoke_ns\": 1, \"complete_ns\": 2") "]}",
+		 "txns[1]: has invoke_ns, unlike txns[0]"},
+		{"{\"txns\": [" T_(", \"invoke_ns\": 1, \"invoke_ns\": 2, "
+				   "\"complete_ns\": 3") "]}",
+		 "duplicate"},
+		{"{\"txns\": [" T_(", \"invoke\": 1") "]}",
+		 "txns[0]: unknown field \"invoke\""},
+	};
+#undef T_
+	static const char fail_untimed[] =
+		"{\"txns\": [{\"id\": 1, \"outcome\": \"ok\", \"ops\": [], "
+		"\"invoke_ns\": 1, \"complete_ns\": 1}, {\"id\": 2, "
+		"\"outcome\": \"fail\", \"ops\": []}, {\"id\": 3, \"outcome\": "
+		"\"fail\", \"ops\": [], \"invoke_ns\": 0}]}";
+	struct dkv_hist *h;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		h = dkv_hist_new();
+		err[0] = '\0';
+		assert_int_equal(dkv_hist_parse_json(h, cases[i].doc,
+						     strlen(cases[i].doc), err,
+						     sizeof(err)),
+				 DKV_ERR_CORRUPT);
+		if (strstr(err, cases[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err,
+				 cases[i].msg);
+		dkv_hist_free(h);
+	}
+	/* FAIL transactions may have times or not */
+	h = dkv_hist_new();
+	assert_int_equal(dkv_hist_parse_json(h, fail_untimed,
+					     strlen(fail_untimed), err,
+					     sizeof(err)),
+			 0);
+	assert_int_equal(dkv_hist_ntxns(h), 3);
+	dkv_hist_free(h);
+}
+
+/* Runs dkv-histcheck with two arguments, output discarded; returns its
+ * exit status. */
+static int run_tool2(const char *a, const char *b)
+{
+	int status, fd;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(DKV_TEST_HISTCHECK, "dkv-histcheck", a, b, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_tool_realtime(void **state)
+{
+	char dir[256], stale[300], plain[300], g2[300];
+
+	(void)state;
+	assert_int_equal(test_tmpdir_make(dir, sizeof(dir)), 0);
+	snprintf(stale, sizeof(stale), "%s/stale.json", dir);
+	snprintf(plain, sizeof(plain), "%s/plain.json", dir);
+	snprintf(g2, sizeof(g2), "%s/g2.json", dir);
+	write_file(stale, rt_json);
+	write_file(plain, clean_json);
+	write_file(g2, g2_json);
+	assert_int_equal(run_tool(stale), 0);   /* serializable */
+	assert_int_equal(run_tool2("--realtime", stale), 1); /* not strictly */
+	assert_int_equal(run_tool2("--realtime", plain), 2); /* no times */
+	assert_int_equal(run_tool2("--realtime", g2), 2);
+	assert_int_equal(run_tool2("--bogus", stale), 2);
+	assert_int_equal(run_tool2(stale, "--realtime"), 2);
+	assert_int_equal(run_tool("--realtime"), 2);
+	test_tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1237,6 +2096,21 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_malformed),
 		cmocka_unit_test(test_files_and_tool),
+		cmocka_unit_test(test_times_api),
+		cmocka_unit_test(test_rt_stale_read),
+		cmocka_unit_test(test_rt_g0),
+		cmocka_unit_test(test_rt_g1c),
+		cmocka_unit_test(test_rt_g2),
+		cmocka_unit_test(test_rt_concurrent),
+		cmocka_unit_test(test_rt_precedence),
+		cmocka_unit_test(test_rt_reduction),
+		cmocka_unit_test(test_generated_strict),
+		cmocka_unit_test(test_generated_stale),
+		cmocka_unit_test(test_generated_si_realtime),
+		cmocka_unit_test(test_random_histories_realtime),
+		cmocka_unit_test(test_json_times),
+		cmocka_unit_test(test_json_bad_times),
+		cmocka_unit_test(test_tool_realtime),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
