@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps demo demo-store test test-san bench bench-full bench-store clean
+.PHONY: all build deps demo demo-store test test-san bench bench-full bench-store chaos clean
 
 all: build
 
@@ -47,6 +47,13 @@ bench-full: deps build
 
 bench-store: deps build
 	$(BUILD)/bin/dkv-bench-store
+
+# The fault tests (tests/chaos/README.md): every workload under every
+# nemesis, CHAOS_SECONDS each (default 120); a table of runs, operations,
+# faults and anomalies at the end.
+CHAOS_SECONDS ?= 120
+chaos: deps build
+	/usr/bin/python3 tests/chaos/chaos.py --seconds $(CHAOS_SECONDS) --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
