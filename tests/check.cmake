@@ -7,9 +7,13 @@ if(NOT TARGET PkgConfig::JANSSON)
   pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 endif()
 
+# What both checkers share (arrays, errors, bounded file reading).
+add_library(dkv_checkutil STATIC check/check_util.c)
+target_link_libraries(dkv_checkutil PUBLIC dkv_common)
+
 add_library(dkv_histcheck STATIC check/histcheck.c check/histcheck_json.c)
 target_include_directories(dkv_histcheck PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/check)
-target_link_libraries(dkv_histcheck PUBLIC dkv_common PkgConfig::JANSSON)
+target_link_libraries(dkv_histcheck PUBLIC dkv_checkutil PkgConfig::JANSSON)
 
 add_executable(dkv-histcheck check/dkv_histcheck.c)
 target_link_libraries(dkv-histcheck PRIVATE dkv_histcheck)
@@ -17,7 +21,7 @@ target_link_libraries(dkv-histcheck PRIVATE dkv_histcheck)
 # The register linearizability checker (docs/lincheck.md), its tool, its test.
 add_library(dkv_lincheck STATIC check/lincheck.c check/lincheck_json.c)
 target_include_directories(dkv_lincheck PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/check)
-target_link_libraries(dkv_lincheck PUBLIC dkv_common PkgConfig::JANSSON)
+target_link_libraries(dkv_lincheck PUBLIC dkv_checkutil PkgConfig::JANSSON)
 
 add_executable(dkv-lincheck check/dkv_lincheck.c)
 target_link_libraries(dkv-lincheck PRIVATE dkv_lincheck)

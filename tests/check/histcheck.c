@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "histcheck.h"
 
 #define NONE UINT32_MAX /* no transaction, operation, append or node */
@@ -117,51 +118,9 @@ struct dkv_hist {
 
 /* --- dynamic arrays and the hash map -------------------------------------- */
 
-/* Makes room for `need` elements of `size` bytes in *p (capacity *cap),
- * doubling. 0 or DKV_ERR_NOMEM (*p unchanged). */
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap = *cap != 0 ? *cap : 16;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return DKV_ERR_NOMEM;
-		ncap *= 2;
-	}
-	if (ncap > SIZE_MAX / size)
-		return DKV_ERR_NOMEM;
-	np = realloc(*p, ncap * size);
-	if (np == NULL)
-		return DKV_ERR_NOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
-#define GROW(arr, cap, need)                                                   \
-	grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
-
-/* calloc that never asks for 0 bytes (so NULL always means no memory). */
-static void *zalloc(size_t n, size_t size)
-{
-	return calloc(n != 0 ? n : 1, size);
-}
-
-static uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
-}
-
 static size_t map_slot_of(const struct map *m, uint64_t a, uint64_t b)
 {
-	uint64_t hash = mix64(a ^ mix64(b + UINT64_C(0x9e3779b97f4a7c15)));
+	uint64_t hash = check_mix64(a ^ check_mix64(b + UINT64_C(0x9e3779b97f4a7c15)));
 
 	return (size_t)hash & (m->cap - 1);
 }
@@ -303,7 +262,7 @@ static int push_op(struct dkv_hist *h, const struct op *o)
 		return DKV_ERR_STATE;
 	if (h->nops >= DKV_HIST_OPS_MAX)
 		return DKV_ERR_TOO_BIG;
-	rc = GROW(h->ops, h->ops_cap, h->nops + 1);
+	rc = CHECK_GROW(h->ops, h->ops_cap, h->nops + 1);
 	if (rc != 0)
 		return rc;
 	h->ops[h->nops++] = *o;
@@ -332,7 +291,7 @@ int dkv_hist_read(struct dkv_hist *h, uint64_t key, const uint64_t *values,
 		return DKV_ERR_STATE;
 	if (n > UINT32_MAX - 1 || n > SIZE_MAX - h->nvals)
 		return DKV_ERR_TOO_BIG;
-	rc = GROW(h->vals, h->vals_cap, h->nvals + n);
+	rc = CHECK_GROW(h->vals, h->vals_cap, h->nvals + n);
 	if (rc != 0)
 		return rc;
 	if (n > 0)
@@ -370,7 +329,7 @@ int dkv_hist_end(struct dkv_hist *h, enum dkv_hist_outcome outcome)
 	if (outcome == DKV_HIST_OK && h->cur.timed &&
 	    h->cur.complete == DKV_HIST_NEVER)
 		return DKV_ERR_INVAL;
-	rc = GROW(h->txns, h->txns_cap, h->ntxns + 1);
+	rc = CHECK_GROW(h->txns, h->txns_cap, h->ntxns + 1);
 	if (rc != 0)
 		return rc;
 	rc = map_put(&h->ids, h->cur.id, 0, (uint32_t)h->ntxns, 0, &old);
@@ -538,7 +497,7 @@ static void tprintf(struct checker *c, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= room) {
-		if (GROW(c->text, c->text_cap, c->text_len + (size_t)n + 1)) {
+		if (CHECK_GROW(c->text, c->text_cap, c->text_len + (size_t)n + 1)) {
 			c->text[c->text_len] = '\0';
 			c->text_nomem = 1;
 			return;
@@ -625,7 +584,7 @@ static uint32_t writer_of(const struct checker *c, uint64_t key,
 static int add_edge(struct checker *c, uint32_t from, uint32_t to,
 		    uint8_t kind)
 {
-	int rc = GROW(c->edges, c->edges_cap, c->nedges + 1);
+	int rc = CHECK_GROW(c->edges, c->edges_cap, c->nedges + 1);
 
 	if (rc != 0)
 		return rc;
@@ -699,9 +658,9 @@ static int pass_index(struct checker *c)
 			nappends++;
 		else
 			nreads++;
-	c->appends = zalloc(nappends, sizeof(*c->appends));
-	c->info = zalloc(h->nops, sizeof(*c->info));
-	c->orders = zalloc(nreads, sizeof(*c->orders));
+	c->appends = check_zalloc(nappends, sizeof(*c->appends));
+	c->info = check_zalloc(h->nops, sizeof(*c->info));
+	c->orders = check_zalloc(nreads, sizeof(*c->orders));
 	if (c->appends == NULL || c->info == NULL || c->orders == NULL) {
 		rc = DKV_ERR_NOMEM;
 		goto out;
@@ -1022,11 +981,11 @@ static int pass_realtime(struct checker *c)
 	size_t before = c->nedges;
 	int rc = 0;
 
-	ev = zalloc(2 * h->ntxns, sizeof(*ev));
-	first = zalloc(h->ntxns, sizeof(*first));
-	npred = zalloc(h->ntxns, sizeof(*npred));
-	fr = zalloc(h->ntxns, sizeof(*fr));
-	fpos = zalloc(h->ntxns, sizeof(*fpos));
+	ev = check_zalloc(2 * h->ntxns, sizeof(*ev));
+	first = check_zalloc(h->ntxns, sizeof(*first));
+	npred = check_zalloc(h->ntxns, sizeof(*npred));
+	fr = check_zalloc(h->ntxns, sizeof(*fr));
+	fpos = check_zalloc(h->ntxns, sizeof(*fpos));
 	if (ev == NULL || first == NULL || npred == NULL || fr == NULL ||
 	    fpos == NULL) {
 		rc = DKV_ERR_NOMEM;
@@ -1105,9 +1064,9 @@ static int build_graph(struct checker *c)
 	int rc = 0;
 
 	c->n = (uint32_t)c->h->ntxns;
-	c->off = zalloc(c->n + (size_t)1, sizeof(*c->off));
-	c->adj = zalloc(c->nedges, sizeof(*c->adj));
-	tmp = zalloc(c->nedges, sizeof(*tmp));
+	c->off = check_zalloc(c->n + (size_t)1, sizeof(*c->off));
+	c->adj = check_zalloc(c->nedges, sizeof(*c->adj));
+	tmp = check_zalloc(c->nedges, sizeof(*tmp));
 	if (c->off == NULL || c->adj == NULL || tmp == NULL) {
 		rc = DKV_ERR_NOMEM;
 		goto out;
@@ -1139,28 +1098,28 @@ static int alloc_search(struct checker *c)
 {
 	size_t n = c->n, np = c->realtime ? 2 * n + 1 : n + 1; /* bfs_need */
 
-	c->index = zalloc(n, sizeof(uint32_t));
-	c->low = zalloc(n, sizeof(uint32_t));
-	c->stack = zalloc(n, sizeof(uint32_t));
-	c->cs_node = zalloc(n, sizeof(uint32_t));
-	c->cs_edge = zalloc(n, sizeof(size_t));
-	c->onstack = zalloc(n, 1);
-	c->comps.comp = zalloc(n, sizeof(uint32_t));
-	c->comps.members = zalloc(n, sizeof(uint32_t));
-	c->comps.start = zalloc(n + 1, sizeof(uint32_t));
-	c->sub.comp = zalloc(n, sizeof(uint32_t));
-	c->sub.members = zalloc(n, sizeof(uint32_t));
-	c->sub.start = zalloc(n + 1, sizeof(uint32_t));
-	c->sub2.comp = zalloc(n, sizeof(uint32_t));
-	c->sub2.members = zalloc(n, sizeof(uint32_t));
-	c->sub2.start = zalloc(n + 1, sizeof(uint32_t));
-	c->mark = zalloc(n, sizeof(uint32_t));
-	c->parent = zalloc(n, sizeof(uint32_t));
-	c->queue = zalloc(n, sizeof(uint32_t));
-	c->path = zalloc(np, sizeof(uint32_t));
-	c->pkind = zalloc(n, 1);
-	c->path_kind = zalloc(np, 1);
-	if (c->realtime && (c->rank = zalloc(n, 1)) == NULL)
+	c->index = check_zalloc(n, sizeof(uint32_t));
+	c->low = check_zalloc(n, sizeof(uint32_t));
+	c->stack = check_zalloc(n, sizeof(uint32_t));
+	c->cs_node = check_zalloc(n, sizeof(uint32_t));
+	c->cs_edge = check_zalloc(n, sizeof(size_t));
+	c->onstack = check_zalloc(n, 1);
+	c->comps.comp = check_zalloc(n, sizeof(uint32_t));
+	c->comps.members = check_zalloc(n, sizeof(uint32_t));
+	c->comps.start = check_zalloc(n + 1, sizeof(uint32_t));
+	c->sub.comp = check_zalloc(n, sizeof(uint32_t));
+	c->sub.members = check_zalloc(n, sizeof(uint32_t));
+	c->sub.start = check_zalloc(n + 1, sizeof(uint32_t));
+	c->sub2.comp = check_zalloc(n, sizeof(uint32_t));
+	c->sub2.members = check_zalloc(n, sizeof(uint32_t));
+	c->sub2.start = check_zalloc(n + 1, sizeof(uint32_t));
+	c->mark = check_zalloc(n, sizeof(uint32_t));
+	c->parent = check_zalloc(n, sizeof(uint32_t));
+	c->queue = check_zalloc(n, sizeof(uint32_t));
+	c->path = check_zalloc(np, sizeof(uint32_t));
+	c->pkind = check_zalloc(n, 1);
+	c->path_kind = check_zalloc(np, 1);
+	if (c->realtime && (c->rank = check_zalloc(n, 1)) == NULL)
 		return DKV_ERR_NOMEM;
 	if (c->index == NULL || c->low == NULL || c->stack == NULL ||
 	    c->cs_node == NULL || c->cs_edge == NULL || c->onstack == NULL ||
@@ -1612,10 +1571,10 @@ static int classify_realtime(struct checker *c)
 	uint32_t s, i;
 	uint8_t prank;
 
-	c->mark2 = zalloc(n2, sizeof(*c->mark2));
-	c->parent2 = zalloc(n2, sizeof(*c->parent2));
-	c->queue2 = zalloc(n2, sizeof(*c->queue2));
-	c->pkind2 = zalloc(n2, 1);
+	c->mark2 = check_zalloc(n2, sizeof(*c->mark2));
+	c->parent2 = check_zalloc(n2, sizeof(*c->parent2));
+	c->queue2 = check_zalloc(n2, sizeof(*c->queue2));
+	c->pkind2 = check_zalloc(n2, 1);
 	if (c->mark2 == NULL || c->parent2 == NULL || c->queue2 == NULL ||
 	    c->pkind2 == NULL)
 		return DKV_ERR_NOMEM;

@@ -35,22 +35,8 @@
 
 #include <jansson.h>
 
+#include "check_util.h"
 #include "histcheck.h"
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 /* A JSON integer in [0, 2^63 - 1]: 0, or -1 when v is anything else. */
 static int get_u64(const json_t *v, uint64_t *out)
@@ -93,7 +79,7 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 
 	if (!json_is_array(op) || json_array_size(op) != 3 || name == NULL ||
 	    get_u64(json_array_get(op, 1), &key) != 0) {
-		rc = fail(DKV_ERR_CORRUPT, err, errlen,
+		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 			  "%s: expected [\"append\", key, value] or "
 			  "[\"read\", key, [values]]",
 			  where);
@@ -101,7 +87,7 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 	}
 	if (strcmp(name, "append") == 0) {
 		if (get_u64(arg, &value) != 0) {
-			rc = fail(DKV_ERR_CORRUPT, err, errlen,
+			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 				  "%s: the value must be an integer in "
 				  "[0, 2^63 - 1]",
 				  where);
@@ -111,14 +97,14 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 		goto out;
 	}
 	if (strcmp(name, "read") != 0) {
-		rc = fail(DKV_ERR_CORRUPT, err, errlen,
+		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 			  "%s: unknown operation \"%.32s\"", where, name);
 		goto out;
 	}
 	if (json_is_null(arg) && outcome != DKV_HIST_OK)
 		goto out; /* result unknown: nothing to record */
 	if (!json_is_array(arg)) {
-		rc = fail(DKV_ERR_CORRUPT, err, errlen,
+		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 			  "%s: a read's result must be a list of integers%s",
 			  where,
 			  outcome == DKV_HIST_OK ? " (null only when the "
@@ -139,7 +125,7 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 	}
 	json_array_foreach(arg, i, x) {
 		if (get_u64(x, &(*buf)[i]) != 0) {
-			rc = fail(DKV_ERR_CORRUPT, err, errlen,
+			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 				  "%s: element %zu of the read is not an "
 				  "integer in [0, 2^63 - 1]",
 				  where, i);
@@ -174,7 +160,7 @@ static int parse_times(const json_t *t, size_t ti,
 	*complete = DKV_HIST_NEVER;
 	if (jinv != NULL) {
 		if (get_u64(jinv, &v) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu].invoke_ns: expected an integer "
 				    "in [0, 2^63 - 1]",
 				    ti);
@@ -182,24 +168,24 @@ static int parse_times(const json_t *t, size_t ti,
 	}
 	if (jcom != NULL) {
 		if (get_u64(jcom, &v) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu].complete_ns: expected an integer "
 				    "in [0, 2^63 - 1]",
 				    ti);
 		if (jinv == NULL)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu].complete_ns: given without "
 				    "invoke_ns",
 				    ti);
 		if ((int64_t)v < *invoke)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu].complete_ns: %" PRIu64
 				    " is before invoke_ns %" PRId64,
 				    ti, v, *invoke);
 		*complete = (int64_t)v;
 	}
 	if (outcome == DKV_HIST_OK && *timed && *complete == DKV_HIST_NEVER)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu]: an ok transaction with invoke_ns needs "
 			    "complete_ns (below 2^63 - 1)",
 			    ti);
@@ -210,7 +196,7 @@ static int parse_times(const json_t *t, size_t ti,
 		rule->timed = *timed;
 		rule->first = ti;
 	} else if (rule->timed != *timed) {
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu]: %s invoke_ns, unlike txns[%zu]: every "
 			    "ok and info transaction has times or none does",
 			    ti, *timed ? "has" : "has no", rule->first);
@@ -233,30 +219,30 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 	int rc, timed;
 
 	if (!json_is_object(t))
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu]: expected an object", ti);
 	json_object_foreach(t, field, val) {
 		if (strcmp(field, "id") != 0 && strcmp(field, "outcome") != 0 &&
 		    strcmp(field, "ops") != 0 &&
 		    strcmp(field, "invoke_ns") != 0 &&
 		    strcmp(field, "complete_ns") != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "txns[%zu]: unknown field \"%.32s\"", ti,
 				    field);
 	}
 	if (get_u64(json_object_get(t, "id"), &id) != 0)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu].id: expected an integer in "
 			    "[0, 2^63 - 1]",
 			    ti);
 	if (parse_outcome(json_object_get(t, "outcome"), &outcome) != 0)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu].outcome: expected \"ok\", \"fail\" or "
 			    "\"info\"",
 			    ti);
 	ops = json_object_get(t, "ops");
 	if (!json_is_array(ops))
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu].ops: expected a list", ti);
 	rc = parse_times(t, ti, outcome, rule, &timed, &invoke, &complete, err,
 			 errlen);
@@ -264,15 +250,15 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 		return rc;
 	rc = dkv_hist_begin(h, id);
 	if (rc == DKV_ERR_EXISTS)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "txns[%zu]: id %" PRIu64 " appears twice", ti, id);
 	if (rc != 0)
-		return fail(rc, err, errlen, "txns[%zu]: %s", ti,
+		return check_fail(rc, err, errlen, "txns[%zu]: %s", ti,
 			    dkv_strerror(rc));
 	if (timed) {
 		rc = dkv_hist_times(h, invoke, complete);
 		if (rc != 0) {
-			fail(rc, err, errlen, "txns[%zu]: %s", ti,
+			check_fail(rc, err, errlen, "txns[%zu]: %s", ti,
 			     dkv_strerror(rc));
 			goto out;
 		}
@@ -283,13 +269,13 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 		if (rc == DKV_ERR_CORRUPT)
 			goto out;
 		if (rc != 0) {
-			fail(rc, err, errlen, "%s: %s", where, dkv_strerror(rc));
+			check_fail(rc, err, errlen, "%s: %s", where, dkv_strerror(rc));
 			goto out;
 		}
 	}
 	rc = dkv_hist_end(h, outcome);
 	if (rc != 0)
-		fail(rc, err, errlen, "txns[%zu]: %s", ti, dkv_strerror(rc));
+		check_fail(rc, err, errlen, "txns[%zu]: %s", ti, dkv_strerror(rc));
 out:
 	if (rc != 0)
 		dkv_hist_cancel(h);
@@ -309,16 +295,16 @@ int dkv_hist_parse_json(struct dkv_hist *h, const char *buf, size_t len,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (h == NULL || (buf == NULL && len > 0))
-		return fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
+		return check_fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
 	root = json_loadb(buf != NULL ? buf : "", len, JSON_REJECT_DUPLICATES,
 			  &jerr);
 	if (root == NULL)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "line %d, column %d: %s", jerr.line, jerr.column,
 			    jerr.text);
 	txns = json_object_get(root, "txns");
 	if (!json_is_object(root) || !json_is_array(txns)) {
-		rc = fail(DKV_ERR_CORRUPT, err, errlen,
+		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 			  "expected an object with a list \"txns\"");
 		goto out;
 	}
@@ -336,61 +322,18 @@ out:
 int dkv_hist_load_json(struct dkv_hist *h, const char *path, char *err,
 		       size_t errlen)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t len = 0, cap = 0, got;
-	FILE *f = NULL;
-	int rc = 0;
+	size_t len = 0;
+	int rc;
 
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
 	if (h == NULL || path == NULL)
-		return fail(DKV_ERR_INVAL, err, errlen, "no history or path");
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		rc = fail(DKV_ERR_IO, err, errlen, "%s", strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uint64_t)st.st_size > DKV_HIST_JSON_MAX) {
-		rc = fail(DKV_ERR_TOO_BIG, err, errlen,
-			  "%" PRIu64 " bytes, over the limit of %" PRIu64,
-			  (uint64_t)st.st_size, DKV_HIST_JSON_MAX);
-		goto out;
-	}
-	/* read to the end (a pipe's size is unknown), one byte past the
-	 * limit at most */
-	do {
-		if (len == cap) {
-			size_t ncap = cap == 0 ? 65536 : cap * 2;
-			char *nb;
-
-			if (ncap > DKV_HIST_JSON_MAX + 1)
-				ncap = DKV_HIST_JSON_MAX + 1;
-			nb = realloc(buf, ncap);
-			if (nb == NULL) {
-				rc = fail(DKV_ERR_NOMEM, err, errlen,
-					  "out of memory");
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-	} while (got > 0 && len <= DKV_HIST_JSON_MAX);
-	if (ferror(f)) {
-		rc = fail(DKV_ERR_IO, err, errlen, "read error");
-		goto out;
-	}
-	if (len > DKV_HIST_JSON_MAX) {
-		rc = fail(DKV_ERR_TOO_BIG, err, errlen,
-			  "over the limit of %" PRIu64 " bytes",
-			  DKV_HIST_JSON_MAX);
-		goto out;
-	}
-	rc = dkv_hist_parse_json(h, buf, len, err, errlen);
-out:
-	if (f != NULL)
-		fclose(f);
+		return check_fail(DKV_ERR_INVAL, err, errlen,
+				  "no history or path");
+	rc = check_read_file(path, DKV_HIST_JSON_MAX, &buf, &len, err, errlen);
+	if (rc == 0)
+		rc = dkv_hist_parse_json(h, buf, len, err, errlen);
 	free(buf);
 	return rc;
 }

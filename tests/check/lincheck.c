@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "lincheck.h"
 
 #define NONE UINT32_MAX /* no node, no op */
@@ -71,48 +72,6 @@ struct dkv_lin {
 };
 
 /* --- helpers -------------------------------------------------------------- */
-
-/* Makes room for `need` elements of `size` bytes in *p (capacity *cap),
- * doubling. 0 or DKV_ERR_NOMEM (*p unchanged). */
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap = *cap != 0 ? *cap : 16;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return DKV_ERR_NOMEM;
-		ncap *= 2;
-	}
-	if (ncap > SIZE_MAX / size)
-		return DKV_ERR_NOMEM;
-	np = realloc(*p, ncap * size);
-	if (np == NULL)
-		return DKV_ERR_NOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
-#define GROW(arr, cap, need)                                                   \
-	grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
-
-/* calloc that never asks for 0 bytes (so NULL always means no memory). */
-static void *zalloc(size_t n, size_t size)
-{
-	return calloc(n != 0 ? n : 1, size);
-}
-
-static uint64_t mix64(uint64_t x) /* splitmix64's finalizer */
-{
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
-}
 
 /* "nil" or the number, in buf (at least 21 bytes). */
 static const char *vstr(uint64_t v, char *buf, size_t len)
@@ -166,7 +125,7 @@ int dkv_lin_op(struct dkv_lin *h, const struct dkv_lin_op *op)
 		return DKV_ERR_INVAL;
 	if (h->nops >= DKV_LIN_OPS_MAX)
 		return DKV_ERR_TOO_BIG;
-	rc = GROW(h->ops, h->ops_cap, h->nops + 1);
+	rc = CHECK_GROW(h->ops, h->ops_cap, h->nops + 1);
 	if (rc != 0)
 		return rc;
 	memset(&o, 0, sizeof(o));
@@ -195,7 +154,7 @@ int dkv_lin_initial(struct dkv_lin *h, uint64_t key, uint64_t value)
 		return DKV_ERR_INVAL;
 	if (h->ninits >= DKV_LIN_OPS_MAX)
 		return DKV_ERR_TOO_BIG;
-	rc = GROW(h->inits, h->inits_cap, h->ninits + 1);
+	rc = CHECK_GROW(h->inits, h->inits_cap, h->ninits + 1);
 	if (rc != 0)
 		return rc;
 	h->inits[h->ninits].key = key;
@@ -252,7 +211,7 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= room) {
-		if (GROW(t->buf, t->cap, t->len + (size_t)n + 1)) {
+		if (CHECK_GROW(t->buf, t->cap, t->len + (size_t)n + 1)) {
 			t->buf[t->len] = '\0';
 			t->nomem = 1;
 			return;
@@ -418,7 +377,7 @@ static int cache_reserve(struct cache *c, size_t nwords)
  * INFO op can: docs/lincheck.md); 0 when it was new; DKV_ERR_NOMEM. */
 static int cache_visit(struct cache *c, const struct cstate *q)
 {
-	uint64_t key = mix64(q->hash ^ mix64(q->value + UINT64_C(0x9e3779b97f4a7c15)));
+	uint64_t key = check_mix64(q->hash ^ check_mix64(q->value + UINT64_C(0x9e3779b97f4a7c15)));
 	size_t i, e, b, nw = q->nwin + c->nw_info;
 	const struct centry *x;
 	const uint64_t *w;
@@ -667,7 +626,7 @@ static int search_init(struct search *s, const struct dkv_lin *h,
 	s->hist = h->ops;
 	s->init = init;
 	s->verdict = DKV_LIN_LINEARIZABLE;
-	s->idx = zalloc(m, sizeof(*s->idx));
+	s->idx = check_zalloc(m, sizeof(*s->idx));
 	if (s->idx == NULL)
 		goto out;
 	for (pass = 0; pass < 2; pass++) {
@@ -684,7 +643,7 @@ static int search_init(struct search *s, const struct dkv_lin *h,
 			s->nok = n;
 	}
 	/* OK ops, then INFO ops, each numbered in invocation order */
-	inv = zalloc(n, sizeof(*inv));
+	inv = check_zalloc(n, sizeof(*inv));
 	if (inv == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -704,19 +663,19 @@ static int search_init(struct search *s, const struct dkv_lin *h,
 	s->nw_ok = (s->nok + 63) / 64;
 	s->cache.nw_info = ((size_t)ninfo + 63) / 64;
 	s->info_base = s->nw_ok * 64;
-	ev = zalloc(2 * (size_t)n, sizeof(*ev));
-	tw = zalloc(ninfo, sizeof(*tw));
-	s->next = zalloc(nodes, sizeof(*s->next));
-	s->prev = zalloc(nodes, sizeof(*s->prev));
-	s->node_op = zalloc(nodes, sizeof(*s->node_op));
-	s->is_ret = zalloc(nodes, sizeof(*s->is_ret));
-	s->call = zalloc(n, sizeof(*s->call));
-	s->ret = zalloc(n, sizeof(*s->ret));
-	s->bits = zalloc(s->nw_ok + s->cache.nw_info, sizeof(*s->bits));
-	s->zob = zalloc(n, sizeof(*s->zob));
-	s->twin = zalloc(n, sizeof(*s->twin));
-	s->stack = zalloc(n, sizeof(*s->stack));
-	s->best = zalloc(n, sizeof(*s->best));
+	ev = check_zalloc(2 * (size_t)n, sizeof(*ev));
+	tw = check_zalloc(ninfo, sizeof(*tw));
+	s->next = check_zalloc(nodes, sizeof(*s->next));
+	s->prev = check_zalloc(nodes, sizeof(*s->prev));
+	s->node_op = check_zalloc(nodes, sizeof(*s->node_op));
+	s->is_ret = check_zalloc(nodes, sizeof(*s->is_ret));
+	s->call = check_zalloc(n, sizeof(*s->call));
+	s->ret = check_zalloc(n, sizeof(*s->ret));
+	s->bits = check_zalloc(s->nw_ok + s->cache.nw_info, sizeof(*s->bits));
+	s->zob = check_zalloc(n, sizeof(*s->zob));
+	s->twin = check_zalloc(n, sizeof(*s->twin));
+	s->stack = check_zalloc(n, sizeof(*s->stack));
+	s->best = check_zalloc(n, sizeof(*s->best));
 	if (ev == NULL || tw == NULL || s->next == NULL || s->prev == NULL ||
 	    s->node_op == NULL || s->is_ret == NULL || s->call == NULL ||
 	    s->ret == NULL || s->bits == NULL || s->zob == NULL ||
@@ -732,7 +691,7 @@ static int search_init(struct search *s, const struct dkv_lin *h,
 		ev[2 * i + 1].ret = 1;
 		ev[2 * i + 1].inf = o->outcome == DKV_LIN_INFO;
 		if (i < s->nok)
-			s->zob[i] = mix64(UINT64_C(0x5851f42d4c957f2d) * (i + 1));
+			s->zob[i] = check_mix64(UINT64_C(0x5851f42d4c957f2d) * (i + 1));
 		s->twin[i] = NONE;
 	}
 	qsort(ev, 2 * (size_t)n, sizeof(*ev), cmp_event);
@@ -1012,9 +971,9 @@ static int explain(struct text *t, const struct search *s, uint64_t key,
 			key, budget, s->best_ok, s->nok);
 		return 0;
 	}
-	vals = zalloc(s->n, sizeof(*vals));
-	in = zalloc(s->n, sizeof(*in));
-	cand = zalloc(s->n, sizeof(*cand));
+	vals = check_zalloc(s->n, sizeof(*vals));
+	in = check_zalloc(s->n, sizeof(*in));
+	cand = check_zalloc(s->n, sizeof(*cand));
 	if (vals == NULL || in == NULL || cand == NULL)
 		goto out;
 	for (i = 0; i < s->n; i++) {
@@ -1195,9 +1154,9 @@ int dkv_lin_check(const struct dkv_lin *h, uint64_t budget,
 	out->nops = h->nops;
 	out->budget = budget;
 	t.buf = malloc(1024);
-	byk = zalloc(h->nops, sizeof(*byk));
-	hidx = zalloc(h->nops, sizeof(*hidx));
-	inits = zalloc(h->ninits, sizeof(*inits));
+	byk = check_zalloc(h->nops, sizeof(*byk));
+	hidx = check_zalloc(h->nops, sizeof(*hidx));
+	inits = check_zalloc(h->ninits, sizeof(*inits));
 	if (t.buf == NULL || byk == NULL || hidx == NULL || inits == NULL)
 		goto out;
 	t.buf[0] = '\0';

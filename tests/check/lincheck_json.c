@@ -32,24 +32,10 @@
 
 #include <jansson.h>
 
+#include "check_util.h"
 #include "lincheck.h"
 
 #define U63 "an integer in [0, 2^63 - 1]"
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 /* A JSON integer in [0, 2^63 - 1]: 0, or -1 when v is anything else. */
 static int get_u63(const json_t *v, uint64_t *out)
@@ -88,7 +74,7 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 			if (strcmp(field, fields[k]) == 0)
 				break;
 		if (k == sizeof(fields) / sizeof(fields[0]))
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu]: unknown field \"%.32s\"", i,
 				    field);
 	}
@@ -98,21 +84,21 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 		    strcmp(fields[k], "complete_ns") == 0)
 			continue; /* required or not depending on f, outcome */
 		if (json_object_get(o, fields[k]) == NULL)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu]: missing field \"%s\"", i,
 				    fields[k]);
 	}
 	if (get_u63(json_object_get(o, "process"), &op->process) != 0)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].process: expected " U63, i);
 	if (get_u63(json_object_get(o, "key"), &op->key) != 0)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].key: expected " U63, i);
 
 	f = json_object_get(o, "f");
 	name = json_string_value(f);
 	if (name == NULL)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].f: expected \"read\", \"write\" or "
 			    "\"cas\"",
 			    i);
@@ -123,7 +109,7 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 	else if (strcmp(name, "cas") == 0)
 		op->kind = DKV_LIN_CAS;
 	else
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].f: unknown operation \"%.32s\"", i, name);
 
 	name = json_string_value(json_object_get(o, "outcome"));
@@ -134,35 +120,35 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 	else if (name != NULL && strcmp(name, "info") == 0)
 		op->outcome = DKV_LIN_INFO;
 	else
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].outcome: expected \"ok\", \"fail\" or "
 			    "\"info\"",
 			    i);
 
 	v = json_object_get(o, "invoke_ns");
 	if (!json_is_integer(v))
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].invoke_ns: expected an integer", i);
 	op->invoke_ns = (int64_t)json_integer_value(v);
 	done = json_object_get(o, "complete_ns");
 	if (op->outcome == DKV_LIN_INFO) {
 		if (done != NULL && !json_is_null(done) &&
 		    !json_is_integer(done))
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].complete_ns: expected an "
 				    "integer or null",
 				    i);
 		op->complete_ns = op->invoke_ns; /* ignored: never completed */
 	} else {
 		if (!json_is_integer(done))
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].complete_ns: expected an "
 				    "integer (required unless the outcome "
 				    "is info)",
 				    i);
 		op->complete_ns = (int64_t)json_integer_value(done);
 		if (op->complete_ns < op->invoke_ns)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].complete_ns: %" PRId64
 				    " is before invoke_ns %" PRId64,
 				    i, op->complete_ns, op->invoke_ns);
@@ -171,48 +157,48 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 	v = json_object_get(o, "value");
 	res = json_object_get(o, "result");
 	if (res != NULL && op->kind != DKV_LIN_CAS)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "ops[%zu].result: only a cas has a result", i);
 	switch (op->kind) {
 	case DKV_LIN_READ:
 		if (op->outcome == DKV_LIN_OK && v == NULL)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu]: missing field \"value\" (the "
 				    "value read, null for nil)",
 				    i);
 		if (v != NULL && get_value(v, &op->value) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].value: expected " U63
 				    " or null",
 				    i);
 		break;
 	case DKV_LIN_WRITE:
 		if (v == NULL)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu]: missing field \"value\"", i);
 		if (get_u63(v, &op->value) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].value: expected " U63, i);
 		break;
 	default:
 		if (v == NULL)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu]: missing field \"value\"", i);
 		if (!json_is_array(v) || json_array_size(v) != 2 ||
 		    get_value(json_array_get(v, 0), &op->expected) != 0 ||
 		    get_u63(json_array_get(v, 1), &op->value) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].value: expected [expected, new]: "
 				    "expected " U63 " or null, new " U63,
 				    i);
 		if (op->outcome == DKV_LIN_OK && !json_is_boolean(res))
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].result: expected true (swapped) "
 				    "or false (another value: not swapped)",
 				    i);
 		if (op->outcome != DKV_LIN_OK && res != NULL &&
 		    !json_is_null(res))
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "ops[%zu].result: null or absent unless "
 				    "the outcome is ok",
 				    i);
@@ -234,7 +220,7 @@ static int parse_initial(struct dkv_lin *h, json_t *init, char *err,
 	if (init == NULL)
 		return 0;
 	if (!json_is_object(init))
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "initial: expected an object {\"key\": value}");
 	json_object_foreach(init, field, val) {
 		/* canonical decimal: digits, no sign, no leading zero */
@@ -246,18 +232,18 @@ static int parse_initial(struct dkv_lin *h, json_t *init, char *err,
 		}
 		if (*p != '\0' || p == field || (field[0] == '0' && p - field > 1) ||
 		    key > (uint64_t)INT64_MAX)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "initial.\"%.32s\": the key must be a "
 				    "decimal integer in [0, 2^63 - 1]",
 				    field);
 		if (get_value(val, &value) != 0)
-			return fail(DKV_ERR_CORRUPT, err, errlen,
+			return check_fail(DKV_ERR_CORRUPT, err, errlen,
 				    "initial.\"%.32s\": expected " U63
 				    " or null",
 				    field);
 		rc = dkv_lin_initial(h, key, value);
 		if (rc != 0)
-			return fail(rc, err, errlen, "initial.\"%.32s\": %s",
+			return check_fail(rc, err, errlen, "initial.\"%.32s\": %s",
 				    field, dkv_strerror(rc));
 	}
 	return 0;
@@ -275,21 +261,21 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (h == NULL || (buf == NULL && len > 0))
-		return fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
+		return check_fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
 	root = json_loadb(buf != NULL ? buf : "", len, JSON_REJECT_DUPLICATES,
 			  &jerr);
 	if (root == NULL)
-		return fail(DKV_ERR_CORRUPT, err, errlen,
+		return check_fail(DKV_ERR_CORRUPT, err, errlen,
 			    "line %d, column %d: %s", jerr.line, jerr.column,
 			    jerr.text);
 	ops = json_object_get(root, "ops");
 	if (!json_is_object(root) || !json_is_array(ops)) {
-		rc = fail(DKV_ERR_CORRUPT, err, errlen,
+		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 			  "expected an object with a list \"ops\"");
 		goto out;
 	}
 	if (json_array_size(ops) > DKV_LIN_OPS_MAX) {
-		rc = fail(DKV_ERR_TOO_BIG, err, errlen,
+		rc = check_fail(DKV_ERR_TOO_BIG, err, errlen,
 			  "%zu ops, over the limit of %" PRIu32,
 			  json_array_size(ops), (uint32_t)DKV_LIN_OPS_MAX);
 		goto out;
@@ -300,7 +286,7 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 	json_array_foreach(ops, i, o) {
 		memset(&op, 0, sizeof(op));
 		if (!json_is_object(o)) {
-			rc = fail(DKV_ERR_CORRUPT, err, errlen,
+			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
 				  "ops[%zu]: expected an object", i);
 			goto out;
 		}
@@ -309,7 +295,7 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 			goto out;
 		rc = dkv_lin_op(h, &op);
 		if (rc != 0) {
-			fail(rc, err, errlen, "ops[%zu]: %s", i,
+			check_fail(rc, err, errlen, "ops[%zu]: %s", i,
 			     dkv_strerror(rc));
 			goto out;
 		}
@@ -322,63 +308,18 @@ out:
 int dkv_lin_load_json(struct dkv_lin *h, const char *path, char *err,
 		      size_t errlen)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t len = 0, cap = 0, got;
-	FILE *f = NULL;
-	int rc = 0;
+	size_t len = 0;
+	int rc;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (h == NULL || path == NULL)
-		return fail(DKV_ERR_INVAL, err, errlen, "no history or path");
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		rc = fail(DKV_ERR_IO, err, errlen, "%s", strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uint64_t)st.st_size > DKV_LIN_JSON_MAX) {
-		rc = fail(DKV_ERR_TOO_BIG, err, errlen,
-			  "%" PRIu64 " bytes, over the limit of %" PRIu64,
-			  (uint64_t)st.st_size, DKV_LIN_JSON_MAX);
-		goto out;
-	}
-	/* read to the end (a pipe's size is unknown), one byte past the
-	 * limit at most */
-	do {
-		if (len == cap) {
-			size_t ncap = cap == 0 ? 65536 : cap * 2;
-			char *nb;
-
-			if (ncap > DKV_LIN_JSON_MAX + 1)
-				ncap = DKV_LIN_JSON_MAX + 1;
-			nb = realloc(buf, ncap);
-			if (nb == NULL) {
-				rc = fail(DKV_ERR_NOMEM, err, errlen,
-					  "out of memory");
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-	} while (got > 0 && len <= DKV_LIN_JSON_MAX);
-	if (ferror(f)) {
-		rc = fail(DKV_ERR_IO, err, errlen, "read error");
-		goto out;
-	}
-	if (len > DKV_LIN_JSON_MAX) {
-		rc = fail(DKV_ERR_TOO_BIG, err, errlen,
-			  "over the limit of %" PRIu64 " bytes",
-			  DKV_LIN_JSON_MAX);
-		goto out;
-	}
-	rc = dkv_lin_parse_json(h, buf, len, err, errlen);
-out:
-	if (f != NULL)
-		fclose(f);
+		return check_fail(DKV_ERR_INVAL, err, errlen,
+				  "no history or path");
+	rc = check_read_file(path, DKV_LIN_JSON_MAX, &buf, &len, err, errlen);
+	if (rc == 0)
+		rc = dkv_lin_parse_json(h, buf, len, err, errlen);
 	free(buf);
 	return rc;
 }
