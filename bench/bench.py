@@ -213,6 +213,7 @@ class BenchCluster(cluster.Cluster):
 class System:
     kind = None
     nodes = 1
+    grace = 20  # seconds between SIGTERM and SIGKILL at close
 
     def __init__(self, name):
         self.name = name
@@ -226,6 +227,27 @@ class System:
     def dead(self):
         return [p.pid for p in self.procs if p is None or
                 p.poll() is not None]
+
+    def spawn(self, cmd, logname, ready, env=None):
+        """Starts one server process (its output in the system's dir) and
+        waits until ready() holds; on failure stops it and raises."""
+        self.cmds = [cmd]
+        self.log = os.path.join(self.dir, logname)
+        with open(self.log, "ab") as lg:
+            p = subprocess.Popen(cmd, stdout=lg, stderr=lg,
+                                 stdin=subprocess.DEVNULL, env=env,
+                                 preexec_fn=die_with_parent)
+        self.procs = [p]
+        try:
+            wait_started(p, ready, self.name, self.log)
+        except BaseException:
+            self.close([])
+            raise
+
+    def close(self, notes):
+        """Stops what spawn() started and removes the system's dir."""
+        stop_procs(self.procs, self.name, notes, grace=self.grace)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def info(self):
         return {"kind": self.kind, "durability": self.durability,
@@ -296,23 +318,8 @@ class RedisSystem(System):
         v = first_line([binary, "--version"]) or ""
         self.version = "redis-server " + (
             v.split("v=")[1].split()[0] if "v=" in v else "?")
-        self.cmds = [cmd]
-        self.log = os.path.join(self.dir, "redis.log")
-        with open(self.log, "ab") as lg:
-            p = subprocess.Popen(cmd, stdout=lg, stderr=lg,
-                                 stdin=subprocess.DEVNULL,
-                                 preexec_fn=die_with_parent)
-        self.procs = [p]
-        try:
-            wait_started(p, lambda: redis.Redis(port=self.port).ping(),
-                         name, self.log)
-        except BaseException:
-            self.close([])
-            raise
-
-    def close(self, notes):
-        stop_procs(self.procs, self.name, notes)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.spawn(cmd, "redis.log",
+                   lambda: redis.Redis(port=self.port).ping())
 
 
 class EtcdSystem(System):
@@ -334,24 +341,13 @@ class EtcdSystem(System):
                "--initial-advertise-peer-urls", peer,
                "--initial-cluster", "bench=" + peer,
                "--initial-cluster-state", "new"]
-        self.cmds = [cmd]
         self.version = (first_line([binary, "--version"]) or
                         "etcd ?").replace("etcd Version:", "etcd")
         self.durability = ("default settings, one member: the raft WAL is "
                            "fsynced before a write is answered (batched "
                            "with concurrent writes)")
-        self.log = os.path.join(self.dir, "etcd.log")
-        with open(self.log, "ab") as lg:
-            p = subprocess.Popen(cmd, stdout=lg, stderr=lg,
-                                 stdin=subprocess.DEVNULL, env=env,
-                                 preexec_fn=die_with_parent)
-        self.procs = [p]
-        try:
-            wait_started(p, lambda: "header" in self.post(
-                "/v3/kv/range", {"key": b64("x")}), name, self.log)
-        except BaseException:
-            self.close([])
-            raise
+        self.spawn(cmd, "etcd.log", lambda: "header" in self.post(
+            "/v3/kv/range", {"key": b64("x")}), env=env)
 
     def post(self, path, obj):
         req = urllib.request.Request(
@@ -361,13 +357,10 @@ class EtcdSystem(System):
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
-    def close(self, notes):
-        stop_procs(self.procs, self.name, notes)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 class EchoSystem(System):
     kind = "echo"
+    grace = 5
 
     def __init__(self, name, tmproot, binary, value_size):
         super().__init__(name)
@@ -376,24 +369,9 @@ class EchoSystem(System):
         self.addrs = "127.0.0.1:%d" % port
         cmd = [binary, "--serve-echo", "--port", str(port), "--value-size",
                str(value_size)]
-        self.cmds = [cmd]
         self.version = "dkv-bench --serve-echo"
         self.durability = "none: no storage (the loopback ceiling)"
-        self.log = os.path.join(self.dir, "echo.log")
-        with open(self.log, "ab") as lg:
-            p = subprocess.Popen(cmd, stdout=lg, stderr=lg,
-                                 stdin=subprocess.DEVNULL,
-                                 preexec_fn=die_with_parent)
-        self.procs = [p]
-        try:
-            wait_started(p, lambda: port_open(port), name, self.log)
-        except BaseException:
-            self.close([])
-            raise
-
-    def close(self, notes):
-        stop_procs(self.procs, self.name, notes, grace=5)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.spawn(cmd, "echo.log", lambda: port_open(port))
 
 
 def b64(s):

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,11 +153,19 @@ static int conn_serve(struct echo_conn *e, const char *value, size_t vlen)
 		return -1;
 	memmove(e->in, e->in + pos, e->in_len - pos);
 	e->in_len -= pos;
-	/* Blocking-style flush: replies are small and the client reads. */
+	/* Blocking-style flush: replies are small and the client reads; one
+	 * that stops reading for a second is dropped. */
 	while (off < e->out.len) {
+		struct pollfd pfd = { .fd = e->fd, .events = POLLOUT };
+
 		n = write(e->fd, e->out.data + off, e->out.len - off);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, 1000) != 1)
+				return -1;
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		off += (size_t)n;

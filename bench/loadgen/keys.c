@@ -40,19 +40,18 @@ double lg_rng_unit(struct lg_rng *r)
  * the hottest gets about 3.8% of the draws whatever n is, and the
  * bench/etcd driver draws the same distribution. */
 #define YCSB_ITEMS 10000000000.0
-#define YCSB_ZETAN 26.46902820178302
+#define YCSB_THETA 0.99
+#define YCSB_ZETAN 26.46902820178302 /* zeta(10^10, 0.99) */
 
-void lg_zipf_init(struct lg_zipf *z, uint64_t n, double theta)
+void lg_zipf_init(struct lg_zipf *z, uint64_t n)
 {
-	double zeta2 = 1.0 + pow(0.5, theta);
+	double zeta2 = 1.0 + pow(0.5, YCSB_THETA);
 
 	z->n = n ? n : 1;
-	z->theta = theta;
-	z->zetan = YCSB_ZETAN;
-	z->alpha = 1.0 / (1.0 - theta);
-	z->eta = (1.0 - pow(2.0 / YCSB_ITEMS, 1.0 - theta)) /
-		 (1.0 - zeta2 / z->zetan);
-	z->half_pow_theta = 1.0 + pow(0.5, theta);
+	z->alpha = 1.0 / (1.0 - YCSB_THETA);
+	z->eta = (1.0 - pow(2.0 / YCSB_ITEMS, 1.0 - YCSB_THETA)) /
+		 (1.0 - zeta2 / YCSB_ZETAN);
+	z->zeta2 = zeta2;
 }
 
 static uint64_t fnv64(uint64_t v)
@@ -71,12 +70,12 @@ static uint64_t fnv64(uint64_t v)
 
 uint64_t lg_zipf_next(const struct lg_zipf *z, struct lg_rng *r)
 {
-	double u = lg_rng_unit(r), uz = u * z->zetan;
+	double u = lg_rng_unit(r), uz = u * YCSB_ZETAN;
 	uint64_t rank;
 
 	if (uz < 1.0)
 		rank = 0;
-	else if (uz < z->half_pow_theta)
+	else if (uz < z->zeta2)
 		rank = 1;
 	else
 		rank = (uint64_t)(YCSB_ITEMS *

@@ -83,10 +83,10 @@ double lg_rng_unit(struct lg_rng *r); /* [0, 1) */
  * read by every thread (no state changes after lg_zipf_init). */
 struct lg_zipf {
 	uint64_t n;
-	double theta, alpha, zetan, eta, half_pow_theta;
+	double alpha, eta, zeta2;
 };
 
-void lg_zipf_init(struct lg_zipf *z, uint64_t n, double theta);
+void lg_zipf_init(struct lg_zipf *z, uint64_t n);
 uint64_t lg_zipf_next(const struct lg_zipf *z, struct lg_rng *r);
 
 /* Record i's key "k{GGGGGGG}IIIIIIIII" into buf (>= 32 bytes); its

@@ -390,6 +390,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	addrcopy = strdup(addrs);
+	if (addrcopy == NULL) {
+		fprintf(stderr, "dkv-bench: out of memory\n");
+		return 1;
+	}
 	for (char *s = addrcopy, *tok; (tok = strsep(&s, ",")) != NULL;) {
 		if (*tok == '\0')
 			continue;
@@ -404,8 +408,8 @@ int main(int argc, char **argv)
 		return usage("--addrs: no address");
 	}
 	if (cf.zipfian) {
-		lg_zipf_init(&cf.zipf_keys, cf.keys, 0.99);
-		lg_zipf_init(&cf.zipf_accounts, cf.accounts, 0.99);
+		lg_zipf_init(&cf.zipf_keys, cf.keys);
+		lg_zipf_init(&cf.zipf_accounts, cf.accounts);
 	}
 	if (cf.threads > cf.clients)
 		cf.threads = cf.clients;

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "../integration"))
 sys.path.insert(0, HERE)
 import cluster  # noqa: E402
 import nemesis as nem  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
+from workloads import WORKLOADS, settle  # noqa: E402
 
 
 def run_one(wname, nname, seconds, seed, outdir, bindir):
@@ -66,6 +66,8 @@ def run_one(wname, nname, seconds, seed, outdir, bindir):
         for t in ts:
             t.join()
         ne.heal()
+        if not settle(cl):
+            wl.errors.append("intents still outstanding after healing")
         wl.final(cl)
     except Exception as e:  # a harness failure is a failed run
         wl.errors.append("harness: %r" % e)

@@ -80,17 +80,17 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 	if (!json_is_array(op) || json_array_size(op) != 3 || name == NULL ||
 	    get_u64(json_array_get(op, 1), &key) != 0) {
 		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-			  "%s: expected [\"append\", key, value] or "
-			  "[\"read\", key, [values]]",
-			  where);
+				"%s: expected [\"append\", key, value] or "
+				"[\"read\", key, [values]]",
+				where);
 		goto out;
 	}
 	if (strcmp(name, "append") == 0) {
 		if (get_u64(arg, &value) != 0) {
 			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-				  "%s: the value must be an integer in "
-				  "[0, 2^63 - 1]",
-				  where);
+					"%s: the value must be an integer in "
+					"[0, 2^63 - 1]",
+					where);
 			goto out;
 		}
 		rc = dkv_hist_append(h, key, value);
@@ -98,18 +98,19 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 	}
 	if (strcmp(name, "read") != 0) {
 		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-			  "%s: unknown operation \"%.32s\"", where, name);
+				"%s: unknown operation \"%.32s\"", where, name);
 		goto out;
 	}
 	if (json_is_null(arg) && outcome != DKV_HIST_OK)
 		goto out; /* result unknown: nothing to record */
 	if (!json_is_array(arg)) {
-		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-			  "%s: a read's result must be a list of integers%s",
-			  where,
-			  outcome == DKV_HIST_OK ? " (null only when the "
-						   "outcome is fail or info)"
-						 : " or null");
+		rc = check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"%s: a read's result must be a list of integers%s",
+			where,
+			outcome == DKV_HIST_OK ? " (null only when the "
+						 "outcome is fail or info)"
+					       : " or null");
 		goto out;
 	}
 	n = json_array_size(arg);
@@ -126,9 +127,9 @@ static int parse_op(struct dkv_hist *h, const json_t *op,
 	json_array_foreach(arg, i, x) {
 		if (get_u64(x, &(*buf)[i]) != 0) {
 			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-				  "%s: element %zu of the read is not an "
-				  "integer in [0, 2^63 - 1]",
-				  where, i);
+					"%s: element %zu of the read is not an "
+					"integer in [0, 2^63 - 1]",
+					where, i);
 			goto out;
 		}
 	}
@@ -160,35 +161,39 @@ static int parse_times(const json_t *t, size_t ti,
 	*complete = DKV_HIST_NEVER;
 	if (jinv != NULL) {
 		if (get_u64(jinv, &v) != 0)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "txns[%zu].invoke_ns: expected an integer "
-				    "in [0, 2^63 - 1]",
-				    ti);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"txns[%zu].invoke_ns: expected an integer "
+				"in [0, 2^63 - 1]",
+				ti);
 		*invoke = (int64_t)v;
 	}
 	if (jcom != NULL) {
 		if (get_u64(jcom, &v) != 0)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "txns[%zu].complete_ns: expected an integer "
-				    "in [0, 2^63 - 1]",
-				    ti);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"txns[%zu].complete_ns: expected an integer "
+				"in [0, 2^63 - 1]",
+				ti);
 		if (jinv == NULL)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "txns[%zu].complete_ns: given without "
-				    "invoke_ns",
-				    ti);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"txns[%zu].complete_ns: given without "
+				"invoke_ns",
+				ti);
 		if ((int64_t)v < *invoke)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "txns[%zu].complete_ns: %" PRIu64
-				    " is before invoke_ns %" PRId64,
-				    ti, v, *invoke);
+					  "txns[%zu].complete_ns: %" PRIu64
+					  " is before invoke_ns %" PRId64,
+					  ti, v, *invoke);
 		*complete = (int64_t)v;
 	}
 	if (outcome == DKV_HIST_OK && *timed && *complete == DKV_HIST_NEVER)
-		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu]: an ok transaction with invoke_ns needs "
-			    "complete_ns (below 2^63 - 1)",
-			    ti);
+		return check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"txns[%zu]: an ok transaction with invoke_ns needs "
+			"complete_ns (below 2^63 - 1)",
+			ti);
 	if (outcome == DKV_HIST_FAIL)
 		return 0;
 	if (!rule->seen) {
@@ -196,10 +201,11 @@ static int parse_times(const json_t *t, size_t ti,
 		rule->timed = *timed;
 		rule->first = ti;
 	} else if (rule->timed != *timed) {
-		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu]: %s invoke_ns, unlike txns[%zu]: every "
-			    "ok and info transaction has times or none does",
-			    ti, *timed ? "has" : "has no", rule->first);
+		return check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"txns[%zu]: %s invoke_ns, unlike txns[%zu]: every "
+			"ok and info transaction has times or none does",
+			ti, *timed ? "has" : "has no", rule->first);
 	}
 	return 0;
 }
@@ -220,30 +226,31 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 
 	if (!json_is_object(t))
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu]: expected an object", ti);
+				  "txns[%zu]: expected an object", ti);
 	json_object_foreach(t, field, val) {
 		if (strcmp(field, "id") != 0 && strcmp(field, "outcome") != 0 &&
 		    strcmp(field, "ops") != 0 &&
 		    strcmp(field, "invoke_ns") != 0 &&
 		    strcmp(field, "complete_ns") != 0)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "txns[%zu]: unknown field \"%.32s\"", ti,
-				    field);
+					  "txns[%zu]: unknown field \"%.32s\"",
+					  ti, field);
 	}
 	if (get_u64(json_object_get(t, "id"), &id) != 0)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu].id: expected an integer in "
-			    "[0, 2^63 - 1]",
-			    ti);
+				  "txns[%zu].id: expected an integer in "
+				  "[0, 2^63 - 1]",
+				  ti);
 	if (parse_outcome(json_object_get(t, "outcome"), &outcome) != 0)
-		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu].outcome: expected \"ok\", \"fail\" or "
-			    "\"info\"",
-			    ti);
+		return check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"txns[%zu].outcome: expected \"ok\", \"fail\" or "
+			"\"info\"",
+			ti);
 	ops = json_object_get(t, "ops");
 	if (!json_is_array(ops))
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu].ops: expected a list", ti);
+				  "txns[%zu].ops: expected a list", ti);
 	rc = parse_times(t, ti, outcome, rule, &timed, &invoke, &complete, err,
 			 errlen);
 	if (rc != 0)
@@ -251,15 +258,16 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 	rc = dkv_hist_begin(h, id);
 	if (rc == DKV_ERR_EXISTS)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "txns[%zu]: id %" PRIu64 " appears twice", ti, id);
+				  "txns[%zu]: id %" PRIu64 " appears twice", ti,
+				  id);
 	if (rc != 0)
 		return check_fail(rc, err, errlen, "txns[%zu]: %s", ti,
-			    dkv_strerror(rc));
+				  dkv_strerror(rc));
 	if (timed) {
 		rc = dkv_hist_times(h, invoke, complete);
 		if (rc != 0) {
 			check_fail(rc, err, errlen, "txns[%zu]: %s", ti,
-			     dkv_strerror(rc));
+				   dkv_strerror(rc));
 			goto out;
 		}
 	}
@@ -269,13 +277,15 @@ static int parse_txn(struct dkv_hist *h, json_t *t, size_t ti,
 		if (rc == DKV_ERR_CORRUPT)
 			goto out;
 		if (rc != 0) {
-			check_fail(rc, err, errlen, "%s: %s", where, dkv_strerror(rc));
+			check_fail(rc, err, errlen, "%s: %s", where,
+				   dkv_strerror(rc));
 			goto out;
 		}
 	}
 	rc = dkv_hist_end(h, outcome);
 	if (rc != 0)
-		check_fail(rc, err, errlen, "txns[%zu]: %s", ti, dkv_strerror(rc));
+		check_fail(rc, err, errlen, "txns[%zu]: %s", ti,
+			   dkv_strerror(rc));
 out:
 	if (rc != 0)
 		dkv_hist_cancel(h);
@@ -295,17 +305,18 @@ int dkv_hist_parse_json(struct dkv_hist *h, const char *buf, size_t len,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (h == NULL || (buf == NULL && len > 0))
-		return check_fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
+		return check_fail(DKV_ERR_INVAL, err, errlen,
+				  "no history or buffer");
 	root = json_loadb(buf != NULL ? buf : "", len, JSON_REJECT_DUPLICATES,
 			  &jerr);
 	if (root == NULL)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "line %d, column %d: %s", jerr.line, jerr.column,
-			    jerr.text);
+				  "line %d, column %d: %s", jerr.line,
+				  jerr.column, jerr.text);
 	txns = json_object_get(root, "txns");
 	if (!json_is_object(root) || !json_is_array(txns)) {
 		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-			  "expected an object with a list \"txns\"");
+				"expected an object with a list \"txns\"");
 		goto out;
 	}
 	json_array_foreach(txns, i, t) {

@@ -75,8 +75,8 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 				break;
 		if (k == sizeof(fields) / sizeof(fields[0]))
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu]: unknown field \"%.32s\"", i,
-				    field);
+					  "ops[%zu]: unknown field \"%.32s\"",
+					  i, field);
 	}
 	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
 		if (strcmp(fields[k], "value") == 0 ||
@@ -85,23 +85,23 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 			continue; /* required or not depending on f, outcome */
 		if (json_object_get(o, fields[k]) == NULL)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu]: missing field \"%s\"", i,
-				    fields[k]);
+					  "ops[%zu]: missing field \"%s\"", i,
+					  fields[k]);
 	}
 	if (get_u63(json_object_get(o, "process"), &op->process) != 0)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].process: expected " U63, i);
+				  "ops[%zu].process: expected " U63, i);
 	if (get_u63(json_object_get(o, "key"), &op->key) != 0)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].key: expected " U63, i);
+				  "ops[%zu].key: expected " U63, i);
 
 	f = json_object_get(o, "f");
 	name = json_string_value(f);
 	if (name == NULL)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].f: expected \"read\", \"write\" or "
-			    "\"cas\"",
-			    i);
+				  "ops[%zu].f: expected \"read\", \"write\" or "
+				  "\"cas\"",
+				  i);
 	if (strcmp(name, "read") == 0)
 		op->kind = DKV_LIN_READ;
 	else if (strcmp(name, "write") == 0)
@@ -110,7 +110,8 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 		op->kind = DKV_LIN_CAS;
 	else
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].f: unknown operation \"%.32s\"", i, name);
+				  "ops[%zu].f: unknown operation \"%.32s\"", i,
+				  name);
 
 	name = json_string_value(json_object_get(o, "outcome"));
 	if (name != NULL && strcmp(name, "ok") == 0)
@@ -120,88 +121,96 @@ static int parse_fields(const json_t *o, size_t i, struct dkv_lin_op *op,
 	else if (name != NULL && strcmp(name, "info") == 0)
 		op->outcome = DKV_LIN_INFO;
 	else
-		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].outcome: expected \"ok\", \"fail\" or "
-			    "\"info\"",
-			    i);
+		return check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"ops[%zu].outcome: expected \"ok\", \"fail\" or "
+			"\"info\"",
+			i);
 
 	v = json_object_get(o, "invoke_ns");
 	if (!json_is_integer(v))
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].invoke_ns: expected an integer", i);
+				  "ops[%zu].invoke_ns: expected an integer", i);
 	op->invoke_ns = (int64_t)json_integer_value(v);
 	done = json_object_get(o, "complete_ns");
 	if (op->outcome == DKV_LIN_INFO) {
 		if (done != NULL && !json_is_null(done) &&
 		    !json_is_integer(done))
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].complete_ns: expected an "
-				    "integer or null",
-				    i);
+					  "ops[%zu].complete_ns: expected an "
+					  "integer or null",
+					  i);
 		op->complete_ns = op->invoke_ns; /* ignored: never completed */
 	} else {
 		if (!json_is_integer(done))
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].complete_ns: expected an "
-				    "integer (required unless the outcome "
-				    "is info)",
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu].complete_ns: expected an "
+				"integer (required unless the outcome "
+				"is info)",
+				i);
 		op->complete_ns = (int64_t)json_integer_value(done);
 		if (op->complete_ns < op->invoke_ns)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].complete_ns: %" PRId64
-				    " is before invoke_ns %" PRId64,
-				    i, op->complete_ns, op->invoke_ns);
+					  "ops[%zu].complete_ns: %" PRId64
+					  " is before invoke_ns %" PRId64,
+					  i, op->complete_ns, op->invoke_ns);
 	}
 
 	v = json_object_get(o, "value");
 	res = json_object_get(o, "result");
 	if (res != NULL && op->kind != DKV_LIN_CAS)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "ops[%zu].result: only a cas has a result", i);
+				  "ops[%zu].result: only a cas has a result",
+				  i);
 	switch (op->kind) {
 	case DKV_LIN_READ:
 		if (op->outcome == DKV_LIN_OK && v == NULL)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu]: missing field \"value\" (the "
-				    "value read, null for nil)",
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu]: missing field \"value\" (the "
+				"value read, null for nil)",
+				i);
 		if (v != NULL && get_value(v, &op->value) != 0)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].value: expected " U63
-				    " or null",
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu].value: expected " U63 " or null", i);
 		break;
 	case DKV_LIN_WRITE:
 		if (v == NULL)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu]: missing field \"value\"", i);
+					  "ops[%zu]: missing field \"value\"",
+					  i);
 		if (get_u63(v, &op->value) != 0)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].value: expected " U63, i);
+					  "ops[%zu].value: expected " U63, i);
 		break;
 	default:
 		if (v == NULL)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu]: missing field \"value\"", i);
+					  "ops[%zu]: missing field \"value\"",
+					  i);
 		if (!json_is_array(v) || json_array_size(v) != 2 ||
 		    get_value(json_array_get(v, 0), &op->expected) != 0 ||
 		    get_u63(json_array_get(v, 1), &op->value) != 0)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].value: expected [expected, new]: "
-				    "expected " U63 " or null, new " U63,
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu].value: expected [expected, new]: "
+				"expected " U63 " or null, new " U63,
+				i);
 		if (op->outcome == DKV_LIN_OK && !json_is_boolean(res))
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].result: expected true (swapped) "
-				    "or false (another value: not swapped)",
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu].result: expected true (swapped) "
+				"or false (another value: not swapped)",
+				i);
 		if (op->outcome != DKV_LIN_OK && res != NULL &&
 		    !json_is_null(res))
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "ops[%zu].result: null or absent unless "
-				    "the outcome is ok",
-				    i);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"ops[%zu].result: null or absent unless "
+				"the outcome is ok",
+				i);
 		op->swapped = json_is_true(res) ? 1 : 0;
 		break;
 	}
@@ -220,8 +229,9 @@ static int parse_initial(struct dkv_lin *h, json_t *init, char *err,
 	if (init == NULL)
 		return 0;
 	if (!json_is_object(init))
-		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "initial: expected an object {\"key\": value}");
+		return check_fail(
+			DKV_ERR_CORRUPT, err, errlen,
+			"initial: expected an object {\"key\": value}");
 	json_object_foreach(init, field, val) {
 		/* canonical decimal: digits, no sign, no leading zero */
 		key = 0;
@@ -230,21 +240,24 @@ static int parse_initial(struct dkv_lin *h, json_t *init, char *err,
 				break;
 			key = key * 10 + (uint64_t)(*p - '0');
 		}
-		if (*p != '\0' || p == field || (field[0] == '0' && p - field > 1) ||
+		if (*p != '\0' || p == field ||
+		    (field[0] == '0' && p - field > 1) ||
 		    key > (uint64_t)INT64_MAX)
-			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "initial.\"%.32s\": the key must be a "
-				    "decimal integer in [0, 2^63 - 1]",
-				    field);
+			return check_fail(
+				DKV_ERR_CORRUPT, err, errlen,
+				"initial.\"%.32s\": the key must be a "
+				"decimal integer in [0, 2^63 - 1]",
+				field);
 		if (get_value(val, &value) != 0)
 			return check_fail(DKV_ERR_CORRUPT, err, errlen,
-				    "initial.\"%.32s\": expected " U63
-				    " or null",
-				    field);
+					  "initial.\"%.32s\": expected " U63
+					  " or null",
+					  field);
 		rc = dkv_lin_initial(h, key, value);
 		if (rc != 0)
-			return check_fail(rc, err, errlen, "initial.\"%.32s\": %s",
-				    field, dkv_strerror(rc));
+			return check_fail(rc, err, errlen,
+					  "initial.\"%.32s\": %s", field,
+					  dkv_strerror(rc));
 	}
 	return 0;
 }
@@ -261,23 +274,25 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (h == NULL || (buf == NULL && len > 0))
-		return check_fail(DKV_ERR_INVAL, err, errlen, "no history or buffer");
+		return check_fail(DKV_ERR_INVAL, err, errlen,
+				  "no history or buffer");
 	root = json_loadb(buf != NULL ? buf : "", len, JSON_REJECT_DUPLICATES,
 			  &jerr);
 	if (root == NULL)
 		return check_fail(DKV_ERR_CORRUPT, err, errlen,
-			    "line %d, column %d: %s", jerr.line, jerr.column,
-			    jerr.text);
+				  "line %d, column %d: %s", jerr.line,
+				  jerr.column, jerr.text);
 	ops = json_object_get(root, "ops");
 	if (!json_is_object(root) || !json_is_array(ops)) {
 		rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-			  "expected an object with a list \"ops\"");
+				"expected an object with a list \"ops\"");
 		goto out;
 	}
 	if (json_array_size(ops) > DKV_LIN_OPS_MAX) {
 		rc = check_fail(DKV_ERR_TOO_BIG, err, errlen,
-			  "%zu ops, over the limit of %" PRIu32,
-			  json_array_size(ops), (uint32_t)DKV_LIN_OPS_MAX);
+				"%zu ops, over the limit of %" PRIu32,
+				json_array_size(ops),
+				(uint32_t)DKV_LIN_OPS_MAX);
 		goto out;
 	}
 	rc = parse_initial(h, json_object_get(root, "initial"), err, errlen);
@@ -287,7 +302,7 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 		memset(&op, 0, sizeof(op));
 		if (!json_is_object(o)) {
 			rc = check_fail(DKV_ERR_CORRUPT, err, errlen,
-				  "ops[%zu]: expected an object", i);
+					"ops[%zu]: expected an object", i);
 			goto out;
 		}
 		rc = parse_fields(o, i, &op, err, errlen);
@@ -296,7 +311,7 @@ int dkv_lin_parse_json(struct dkv_lin *h, const char *buf, size_t len,
 		rc = dkv_lin_op(h, &op);
 		if (rc != 0) {
 			check_fail(rc, err, errlen, "ops[%zu]: %s", i,
-			     dkv_strerror(rc));
+				   dkv_strerror(rc));
 			goto out;
 		}
 	}
