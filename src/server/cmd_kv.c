@@ -491,11 +491,16 @@ static void do_read(struct conn *c, const struct resp_cmd *cmd, enum cmd_id id)
 		goto request;
 	}
 	/* The cache first; hits point into it, so the misses' fills wait
-	 * until the reply is written. */
+	 * until the reply is written. A key with a plain write in flight
+	 * skips it: the store may already hold that write (a transaction's
+	 * read, WATCH, may have seen it) while the cache learns of it only
+	 * at completion, and a read after WATCH must not go back in time. */
 	for (size_t i = 0; i < nkeys; i++) {
 		struct rcache_hit hit;
 
-		if (!rcache_get(&n->rcache, shards[i], cmd->argv[1 + i],
+		if (txn_node_busy(n, shards[i], cmd->argv[1 + i],
+				  cmd->argvlen[1 + i]) ||
+		    !rcache_get(&n->rcache, shards[i], cmd->argv[1 + i],
 				cmd->argvlen[1 + i], &hit)) {
 			misses++;
 			continue;

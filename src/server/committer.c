@@ -31,6 +31,7 @@ struct dkv_committer {
 	struct dkv_sm sm;              /* under lock */
 	struct dkv_cmd *head, *tail;   /* FIFO, under lock */
 	struct dkv_committer_stats stats; /* under lock */
+	uint64_t done_delay_ns;        /* DKV_COMMIT_DELAY_MS, tests only */
 };
 
 static int issue_epoch(void *ctx, uint64_t *epoch)
@@ -60,6 +61,14 @@ static void finish_group(struct dkv_committer *c, struct dkv_cmd *first,
 	if (rc != DKV_OK)
 		c->stats.failed_groups++;
 	pthread_mutex_unlock(&c->lock);
+	if (c->done_delay_ns > 0) {
+		/* Durable and visible in the store, not yet completed: the
+		 * window the race tests widen (docs/server.md). */
+		struct timespec d = { (time_t)(c->done_delay_ns / 1000000000u),
+				      (long)(c->done_delay_ns % 1000000000u) };
+
+		nanosleep(&d, NULL);
+	}
 	for (cmd = first; cmd != stop; cmd = next) {
 		next = cmd->next_;
 		if (rc != DKV_OK && cmd->rc == DKV_OK) {
@@ -170,12 +179,21 @@ int dkv_committer_start(struct dkv_store *store, struct dkv_hlc *hlc,
 			struct dkv_committer **out)
 {
 	struct dkv_committer *c = calloc(1, sizeof(*c));
+	const char *env;
 	int rc;
 
 	if (c == NULL)
 		return DKV_ERR_NOMEM;
 	c->store = store;
 	c->hlc = hlc;
+	env = getenv("DKV_COMMIT_DELAY_MS");
+	if (env != NULL) {
+		unsigned long ms = strtoul(env, NULL, 10);
+
+		ms = ms > 10000 ? 10000 : ms;
+		c->done_delay_ns = (uint64_t)ms * 1000000u;
+		DKV_WARN("committer", "completions delayed by %lu ms", ms);
+	}
 	rc = apply_group_create(store, &c->group);
 	if (rc != DKV_OK)
 		goto fail;

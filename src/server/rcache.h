@@ -8,7 +8,7 @@
  * that the key does not exist. Reads of the newest version (GET, MGET,
  * EXISTS) answer from it; reads at an epoch never use it.
  *
- * Correctness rests on three rules, all on the loop thread (the cache has
+ * Correctness rests on four rules, all on the loop thread (the cache has
  * no lock: only the loop thread touches it):
  *   1. every write path to a shard's versions calls rcache_written() or
  *      rcache_forget() for each key it changed, after the write is durable
@@ -19,7 +19,11 @@
  *   3. a fill from a read that ran off the loop (the worker pool) also
  *      carries the generation seen when the read began (rcache_gen); if
  *      any entry was forgotten or evicted since, the fill is dropped, since
- *      the store's answer may predate a write whose entry is gone.
+ *      the store's answer may predate a write whose entry is gone;
+ *   4. a key with a plain write in flight (submitted, maybe already in the
+ *      store, not completed: txn_node_busy) is read from the store, not
+ *      from here: a transaction's read (WATCH) may already have seen the
+ *      write, and a read after it must not return what preceded it.
  *
  * Memory is bounded by max_bytes (keys, values and per-entry overhead);
  * CLOCK eviction (a reference bit per entry) makes room. Values larger than

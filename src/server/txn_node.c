@@ -13,6 +13,7 @@
  * Failure modes: see txn_node.h.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@ struct txn_node {
 	struct parked *parked;
 	struct busy *busy[BUSY_BUCKETS];
 	size_t nbusy;
+	size_t busy_lost; /* adds with no entry (allocation failed): while
+			     any is in flight, every key counts as busy */
 	struct dkv_val last; /* the last get's value (txn_io: valid until the
 				next store call) */
 	struct txn_wire_mem mem;
@@ -691,8 +694,10 @@ void txn_node_busy_add(struct node *n, uint32_t shard, const char *key,
 		return;
 	}
 	b = malloc(sizeof(*b) + klen);
-	if (b == NULL)
-		return; /* validation may then miss it: see busy_full */
+	if (b == NULL) {
+		tn->busy_lost++; /* every key busy until its del */
+		return;
+	}
 	b->next = NULL;
 	b->shard = shard;
 	b->count = 1;
@@ -712,7 +717,12 @@ void txn_node_busy_del(struct node *n, uint32_t shard, const char *key,
 		return;
 	pp = busy_slot(tn, shard, key, klen);
 	b = *pp;
-	if (b == NULL || --b->count > 0)
+	if (b == NULL) { /* its add found no memory */
+		assert(tn->busy_lost > 0);
+		tn->busy_lost--;
+		return;
+	}
+	if (--b->count > 0)
 		return;
 	*pp = b->next;
 	free(b);
@@ -723,7 +733,14 @@ static int io_busy(void *ctx, uint32_t shard, const char *key, size_t klen)
 {
 	struct txn_node *tn = ctx;
 
-	return tn->nbusy > 0 && *busy_slot(tn, shard, key, klen) != NULL;
+	return tn->busy_lost > 0 ||
+	       (tn->nbusy > 0 && *busy_slot(tn, shard, key, klen) != NULL);
+}
+
+int txn_node_busy(struct node *n, uint32_t shard, const char *key,
+		  size_t klen)
+{
+	return n->txn != NULL && io_busy(n->txn, shard, key, klen);
 }
 
 static int key_in(const char *k, size_t kl, const char *s, size_t sl,
@@ -752,6 +769,8 @@ static int io_busy_range(void *ctx, uint32_t shard, const char *start,
 {
 	struct txn_node *tn = ctx;
 
+	if (tn->busy_lost > 0)
+		return 1;
 	if (tn->nbusy == 0)
 		return 0;
 	for (size_t i = 0; i < BUSY_BUCKETS; i++)

@@ -79,6 +79,10 @@ void txn_node_busy_add(struct node *n, uint32_t shard, const char *key,
 		       size_t klen);
 void txn_node_busy_del(struct node *n, uint32_t shard, const char *key,
 		       size_t klen);
+/* 1 while a plain write of key is in flight: submitted, maybe already in
+ * the store, not yet completed (so not yet in the value cache). */
+int txn_node_busy(struct node *n, uint32_t shard, const char *key,
+		  size_t klen);
 
 /* Parks a plain request blocked by an intent: `retry` runs on the loop
  * once none of its keys is locked (then it must re-check and go on), or

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Kept histories (tests/chaos/cases/): each must get the verdict its name
 # gives. register-lost-update-*: real runs of the register workload under
-# kill+pause where dkv let a compare-and-set succeed over a concurrent
+# kill+pause and pause where dkv (before the fix in src/server/rcache.h,
+# rule 4) let a compare-and-set succeed over a concurrent
 # acknowledged SET (tests/chaos/README.md, "Found"); the checker must keep
 # flagging them (exit 1 of dkv-lincheck).
 # Usage: check_cases.sh BINDIR
