@@ -18,6 +18,9 @@ packages=(
   etcd-server etcd-client           # the transaction benchmark's comparison
   golang-go golang-etcd-server-dev  # the etcd driver of make bench (Go, etcd's own client)
   gnuplot-nox                       # make bench's charts
+  fiu-utils                         # fault tests: failing fsync and write (libfiu)
+  faketime                          # fault tests: skewed clocks (libfaketime)
+  iproute2 iptables                 # fault tests: partitions in network namespaces
 )
 
 missing=()

@@ -33,6 +33,11 @@ static void usage(FILE *out)
 		"and as DKV_SECTION_KEY\nin the environment; flags win over "
 		"the environment, which wins over the file):\n");
 	dkv_config_usage(out);
+	fprintf(out, "\nExit status: 0 after a clean stop (SIGTERM, SIGINT), "
+		"1 if the node could not\nstart, 2 for bad options, %d when "
+		"a write to the disk failed (the node stops\nat once rather "
+		"than acknowledge what may not be durable).\n",
+		NODE_EXIT_DISK_FAILURE);
 	fprintf(out, "\nReport bugs to the dkv issue tracker.\n");
 }
 

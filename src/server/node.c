@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "server/cmd.h"
@@ -303,6 +304,25 @@ static int listen_on(struct node *n, char *err, size_t errlen)
 }
 
 /* The store's GC pin hook: the oldest live snapshot (docs/snap.md). */
+/* A write to the disk failed (store.h, on_disk_failure). What reached
+ * the disk is unknown from here on (a failed fsync may have dropped dirty
+ * pages), so the node stops at once rather than serve, or acknowledge,
+ * anything that may not be durable: fail-stop, as PostgreSQL and etcd do.
+ * The failed write itself was not acknowledged. Restarting recovers from
+ * what is on the disk (RocksDB's WAL); a disk that still fails stops the
+ * node again. */
+static void node_disk_failure(void *ctx, int rc, const char *what)
+{
+	struct node *n = ctx;
+
+	DKV_ERROR("node", "node %u: disk failure in %s (%s): stopping now, "
+		  "exit status %d", n->cfg.node_id, what, dkv_strerror(rc),
+		  NODE_EXIT_DISK_FAILURE);
+	fprintf(stderr, "dkvd: disk failure in %s (%s): stopped\n", what,
+		dkv_strerror(rc));
+	_exit(NODE_EXIT_DISK_FAILURE);
+}
+
 static uint64_t node_oldest_pin(void *ctx, uint32_t shard)
 {
 	const struct node *n = ctx;
@@ -356,6 +376,8 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	so.oldest_pin = node_oldest_pin;
 	so.pins = node_pins;
 	so.pin_ctx = n;
+	so.on_disk_failure = node_disk_failure;
+	so.failure_ctx = n;
 	rc = dkv_store_open(&so, &n->store);
 	if (rc != DKV_OK) {
 		snprintf(err, errlen, "store %s: %s", cfg->dir,

@@ -105,6 +105,9 @@ void node_flush_idle_cb(uv_idle_t *h);
  * On failure, *msg says why (static or in cfg-sized buffer). */
 int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	       size_t errlen);
+/* dkvd's exit status when a write to its disk failed (node.c). */
+#define NODE_EXIT_DISK_FAILURE 3
+
 /* Runs the loop until the node has drained and stopped. */
 int node_run(struct node *n);
 /* Begins a graceful stop (as SIGTERM does). Loop thread only. */

@@ -39,6 +39,19 @@ int store_err(char *err, const char *what)
 	return rc;
 }
 
+int store_write_err(struct dkv_store *s, char *err, const char *what)
+{
+	int rc = store_err(err, what);
+
+	if (rc != DKV_ERR_IO && rc != DKV_ERR_CORRUPT && rc != DKV_ERR_NOSPACE)
+		goto out;
+	if (atomic_exchange(&s->disk_failed, 1) == 0 &&
+	    s->opts.on_disk_failure != NULL)
+		s->opts.on_disk_failure(s->opts.failure_ctx, rc, what);
+out:
+	return rc;
+}
+
 void dkv_store_opts_init(struct dkv_store_opts *opts, const char *path)
 {
 	memset(opts, 0, sizeof(*opts));

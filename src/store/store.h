@@ -74,6 +74,16 @@ struct dkv_store_opts {
 	 * between pins (docs/store.md, "History GC"). */
 	size_t (*pins)(void *ctx, uint64_t *out, size_t cap);
 	void *pin_ctx;
+	/* Disk failure hook: called once, on the thread whose write failed,
+	 * the first time a write to the disk fails with DKV_ERR_IO,
+	 * DKV_ERR_CORRUPT or DKV_ERR_NOSPACE (an fsync or write error). After
+	 * one, the store cannot tell what reached the disk (a failed fsync
+	 * may have dropped dirty pages: "fsyncgate"), so the caller should
+	 * stop, as PostgreSQL and etcd do: dkvd exits (docs/server.md). The
+	 * failed write itself returns its error, never DKV_OK. what: a static
+	 * string naming the write. NULL: the error is only returned. */
+	void (*on_disk_failure)(void *ctx, int rc, const char *what);
+	void *failure_ctx;
 };
 
 /* At most this many pins are honoured (opts.pins' cap). */

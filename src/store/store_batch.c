@@ -642,7 +642,7 @@ static int batch_write(struct dkv_batch *b)
 		 * group whose leader appends and syncs the WAL once for all. */
 		rocksdb_write(s->db, s->wo_commit, b->wb, &err);
 	}
-	return store_err(err, "commit");
+	return store_write_err(s, err, "commit");
 }
 
 int dkv_batch_commit(struct dkv_batch *b)

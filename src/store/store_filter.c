@@ -206,7 +206,7 @@ int store_cutoff_raise(struct dkv_store *s, uint64_t epoch)
 	layout_put_le64(val, epoch);
 	rocksdb_put_cf(s->db, s->wo_sync, s->cf_default, LAYOUT_CUTOFF_KEY,
 		       LAYOUT_CUTOFF_KEY_LEN, val, sizeof(val), &err);
-	rc = store_err(err, "gc cutoff write");
+	rc = store_write_err(s, err, "gc cutoff write");
 	if (rc == DKV_OK)
 		atomic_store(&s->cutoff, epoch);
 	return rc;

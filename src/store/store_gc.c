@@ -65,7 +65,7 @@ int store_wm_set(struct dkv_store *s, struct shard *sh, uint64_t wm)
 	layout_put_le64(val, wm);
 	rocksdb_put_cf(s->db, s->wo_sync, s->cf_default, key, sizeof(key), val,
 		       sizeof(val), &err);
-	rc = store_err(err, "watermark write");
+	rc = store_write_err(s, err, "watermark write");
 	if (rc != DKV_OK)
 		return rc;
 	atomic_store(&sh->watermark, wm);

@@ -72,6 +72,7 @@ struct dkv_store {
 	struct shard **shards;       /* sorted by id */
 	size_t nshards, cap;
 	atomic_int batches;          /* live batches, for close's assertion */
+	atomic_int disk_failed;      /* a write failed: on_disk_failure ran */
 
 	_Atomic uint64_t n_commits, n_records, n_gets, n_ranges;
 	/* GC between pins (store_filter.c): the collection cutoff, persisted
@@ -109,6 +110,9 @@ int store_wm_set(struct dkv_store *store, struct shard *shard, uint64_t wm);
 
 /* store.c: maps a RocksDB error string (freed here) to a code. */
 int store_err(char *err, const char *what);
+/* store_err for a write: a disk failure (IO, CORRUPT, NOSPACE) also
+ * calls opts.on_disk_failure, the first time. */
+int store_write_err(struct dkv_store *s, char *err, const char *what);
 
 /* store_read.c: read options at an epoch; ts_buf must outlive them. */
 rocksdb_readoptions_t *store_ro_at(uint64_t epoch, char *ts_buf);

@@ -191,7 +191,7 @@ static int catalog_write(struct dkv_store *s, uint32_t id, int state)
 					     sizeof(ceil_key));
 	rocksdb_write(s->db, s->wo_sync, wb, &err);
 	rocksdb_writebatch_destroy(wb);
-	return store_err(err, "catalog write");
+	return store_write_err(s, err, "catalog write");
 }
 
 static int cf_drop(struct dkv_store *s, rocksdb_column_family_handle_t *cf)
@@ -201,7 +201,7 @@ static int cf_drop(struct dkv_store *s, rocksdb_column_family_handle_t *cf)
 	if (cf == NULL)
 		return DKV_OK;
 	rocksdb_drop_column_family(s->db, cf, &err);
-	return store_err(err, "drop column family");
+	return store_write_err(s, err, "drop column family");
 }
 
 static int cf_create(struct dkv_store *s, uint32_t id,
@@ -355,7 +355,7 @@ void store_ceil_save(struct dkv_store *s)
 	}
 	if (rocksdb_writebatch_count(wb) > 0) {
 		rocksdb_write(s->db, s->wo_sync, wb, &err);
-		store_err(err, "ceiling write"); /* the old ones stay valid */
+		store_write_err(s, err, "ceiling write"); /* the old ones stay valid */
 	}
 	rocksdb_writebatch_destroy(wb);
 }
@@ -688,7 +688,7 @@ static int copy_flush(struct dkv_store *s, rocksdb_writeoptions_t *wo,
 		return DKV_OK;
 	rocksdb_write(s->db, wo, wb, &err);
 	if (err != NULL)
-		return store_err(err, "shard copy");
+		return store_write_err(s, err, "shard copy");
 	rocksdb_writebatch_clear(wb);
 	*bytes = 0;
 	return DKV_OK;
@@ -759,7 +759,7 @@ static int copy_cf(struct dkv_store *s, const rocksdb_snapshot_t *snap,
 	}
 	rocksdb_iter_get_error(it, &err);
 	if (err != NULL) {
-		rc = store_err(err, "shard copy");
+		rc = store_write_err(s, err, "shard copy");
 		goto out;
 	}
 	bytes += copy_key_emit(&ck, wb, to);
@@ -791,7 +791,7 @@ static int copy_ceil(struct dkv_store *s, struct shard *src, struct shard *dst)
 		rocksdb_write(s->db, s->wo_sync, wb, &err);
 		rocksdb_writebatch_destroy(wb);
 	}
-	return store_err(err, "ceiling write");
+	return store_write_err(s, err, "ceiling write");
 }
 
 int dkv_store_shard_copy(struct dkv_store *s, uint32_t src_id, uint32_t dst_id)

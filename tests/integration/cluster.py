@@ -55,9 +55,15 @@ class Node:
         self.cluster = cluster
         self.id = node_id
         self.port = port
-        self.addr = "127.0.0.1:%d" % port
+        self.host = "127.0.0.1"  # another one in a network namespace
         self.dir = os.path.join(cluster.dir, "node%d" % node_id)
         self.proc = None
+        self.wrap = []  # a command prefix (fiu-run -x, ip netns exec...)
+        self.env = {}   # extra environment (FAKETIME, LD_PRELOAD...)
+
+    @property
+    def addr(self):
+        return "%s:%d" % (self.host, self.port)
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -69,16 +75,18 @@ class Node:
             extra += ["--cluster-secret", secret]
         with open(os.path.join(self.dir, "dkvd.log"), "ab") as log:
             self.proc = subprocess.Popen(
-                [DKVD, "--node-id", str(self.id), "--node-listen",
-                 self.addr, "--node-dir", self.dir, "--store-durability",
-                 self.cluster.durability] + extra,
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                self.wrap + [DKVD, "--node-id", str(self.id),
+                             "--node-listen", self.addr, "--node-dir",
+                             self.dir, "--store-durability",
+                             self.cluster.durability] + extra,
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=dict(os.environ, **self.env) if self.env else None)
         wait_until(lambda: self.client().ping(), what="node %d" % self.id)
 
     def client(self, **kw):
         if self.cluster.password and "password" not in kw:
             kw["password"] = self.cluster.password
-        return redis.Redis(host="127.0.0.1", port=self.port,
+        return redis.Redis(host=self.host, port=self.port,
                            socket_timeout=10, **kw)
 
     def stop(self):
