@@ -25,15 +25,20 @@ int store_err(char *err, const char *what)
 
 	if (err == NULL)
 		return DKV_OK;
+	/* RocksDB's status names its class first ("IO error: ...",
+	 * "Corruption: ..."); an errno text after it ("... : Invalid
+	 * argument") does not change the class. */
 	if (strstr(err, "Corruption") != NULL)
 		rc = DKV_ERR_CORRUPT;
 	else if (strstr(err, "No space") != NULL)
 		rc = DKV_ERR_NOSPACE;
+	else if (strstr(err, "Resource busy") != NULL ||
+		 strstr(err, "While lock file") != NULL)
+		rc = DKV_ERR_BUSY; /* another process has the store open */
+	else if (strncmp(err, "IO error", 8) == 0)
+		rc = DKV_ERR_IO;
 	else if (strstr(err, "Invalid argument") != NULL)
 		rc = DKV_ERR_INVAL;
-	else if (strstr(err, "Resource busy") != NULL ||
-		 strstr(err, "lock") != NULL)
-		rc = DKV_ERR_BUSY;
 	DKV_WARN("store", "%s: %s", what, err);
 	rocksdb_free(err);
 	return rc;

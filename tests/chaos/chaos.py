@@ -4,12 +4,15 @@ cluster of real dkvd processes each, then a table of runs, operations,
 faults injected and anomalies found (tests/chaos/README.md).
 
 Usage: tests/chaos/chaos.py [--workloads bank,append,register]
-                            [--nemeses none,kill,faultpoints,pause,kill+pause]
+                            [--nemeses none,kill,faultpoints,pause,clock,
+                                       clock-beyond,disk,partition,...]
                             [--seconds S] [--seed N] [--out DIR]
                             [--build DIR] [--quick]
 
---seconds is each run's load time (default 120; --quick: 12, and the
-nemeses kill, pause and faultpoints only). A nemesis list item may combine
+--seconds is each run's load time (default 120; --quick: 10, and the
+nemeses kill+faultpoints, pause+partition, disk and clock only). A run
+whose nemesis this machine cannot inject (no root for network namespaces,
+libfiu or libfaketime missing) is skipped and says why. A nemesis list item may combine
 nemeses with '+'. Histories, checker outputs and, for a failed run, the
 nodes' data and logs go to --out (default: a new temporary folder, kept
 and named at the end). DKV_SEED or --seed replays a run (each run's seed
@@ -18,6 +21,7 @@ is printed in the table).
 Exit status: 0 when no run found an anomaly or a harness error, else 1.
 """
 import argparse
+import json
 import os
 import random
 import shutil
@@ -44,6 +48,13 @@ def run_one(wname, nname, seconds, seed, outdir, bindir):
     row = {"workload": wname, "nemesis": nname, "seed": seed}
     t_start = time.time()
     cl = cluster.Cluster(n=3, shards=9)
+    why = ne.prepare(cl)
+    if why:
+        ne.close()
+        cl.close()
+        row.update(ops=dict(wl.stats), faults={}, anomalies=[], errors=[],
+                   seconds=0.0, skipped=why)
+        return row
     try:
         cl.__enter__()
         wl.setup(cl)
@@ -58,7 +69,11 @@ def run_one(wname, nname, seconds, seed, outdir, bindir):
         def nemesis_loop():
             time.sleep(rnd.uniform(0.5, 1.5))
             while time.time() < stop_at:
-                ne.act(rnd)
+                try:
+                    ne.act(rnd)
+                except Exception as e:  # the nemesis broke: a failed run
+                    ne.errors.append("nemesis: %r" % e)
+                    return
                 time.sleep(rnd.uniform(0.3, 1.5))
         ts.append(threading.Thread(target=nemesis_loop))
         for t in ts:
@@ -73,6 +88,8 @@ def run_one(wname, nname, seconds, seed, outdir, bindir):
         wl.errors.append("harness: %r" % e)
     finally:
         faults, nerrors = ne.merged()
+        with open(os.path.join(rundir, "nemesis-log.json"), "w") as f:
+            json.dump(ne.merged_log(), f, indent=0)
         failed = bool(wl.anomalies or wl.errors or nerrors)
         if failed:
             for nd in cl.nodes:
@@ -81,6 +98,7 @@ def run_one(wname, nname, seconds, seed, outdir, bindir):
                         rundir, "node%d" % nd.id), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.sst"))
         cl.close()
+        ne.close()
     row.update(ops=dict(wl.stats), faults=faults,
                anomalies=list(wl.anomalies),
                errors=list(wl.errors) + nerrors,
@@ -92,7 +110,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", default="bank,append,register")
     ap.add_argument("--nemeses", default="none,kill,faultpoints,pause,"
-                    "kill+pause")
+                    "kill+pause,clock,clock-beyond,disk,partition,"
+                    "partition+kill")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--seed", type=int,
                     default=int(os.environ.get("DKV_SEED", "0")) or None)
@@ -101,8 +120,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick and a.nemeses == ap.get_default("nemeses"):
-        a.nemeses = "kill,pause,faultpoints"
-    seconds = a.seconds or (12.0 if a.quick else 120.0)
+        a.nemeses = "kill+faultpoints,pause+partition,disk,clock"
+    seconds = a.seconds or (10.0 if a.quick else 120.0)
     seed = a.seed or random.randrange(1, 1 << 30)
     bindir = os.path.join(os.path.abspath(a.build), "bin")
     os.environ.setdefault("DKVD", os.path.join(bindir, "dkvd"))
@@ -126,7 +145,9 @@ def main():
             row = run_one(w, n, seconds, seed + k, outdir, bindir)
             rows.append(row)
             verdict = "ANOMALY" if row["anomalies"] else (
-                "ERROR" if row["errors"] else "ok")
+                "ERROR" if row["errors"] else (
+                    "skipped: " + row["skipped"] if row.get("skipped")
+                    else "ok"))
             print("  %-9s %-18s seed %-11d ok %5d fail %4d info %4d  "
                   "faults %-4d %s" % (
                       w, n, row["seed"], row["ops"]["ok"],
@@ -145,11 +166,12 @@ def main():
           "anomalies |")
     print("|---|---|---:|---:|---:|---:|---|---:|")
     for r in rows:
-        print("| %s | %s | %d | %d | %d | %d | %s | %d |" % (
+        print("| %s | %s | %d | %d | %d | %d | %s | %s |" % (
             r["workload"], r["nemesis"], r["seed"], r["ops"]["ok"],
             r["ops"]["fail"], r["ops"]["info"],
             ", ".join("%s %d" % kv for kv in sorted(r["faults"].items()))
-            or "-", len(r["anomalies"])))
+            or "-", ("skipped: " + r["skipped"]) if r.get("skipped")
+            else len(r["anomalies"])))
     print("\n%d runs, %d operations, %d faults injected, %d anomalies, "
           "%d harness errors; histories in %s" % (
               len(rows), tot_ops, tot_faults, tot_anom, tot_err, outdir))

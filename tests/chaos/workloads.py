@@ -36,7 +36,7 @@ EXPECTED_ERRORS = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "unknown",
                    "too many conflicts", "timed out", "timeout",
                    "unreachable", "restart", "epoch too old", "busy",
                    "not serving", "closed", "shutting down", "MOVED",
-                   "in doubt", "I/O")
+                   "in doubt", "I/O", "clock")
 
 
 def now_ns():
@@ -94,8 +94,7 @@ class Workload:
     @staticmethod
     def connect(cl, rnd):
         nd = rnd.choice(cl.nodes)
-        return redis.Redis(host="127.0.0.1", port=nd.port, socket_timeout=8,
-                           socket_connect_timeout=2)
+        return nd.client(socket_timeout=8, socket_connect_timeout=2)
 
     def write_history(self, obj):
         path = os.path.join(self.outdir, "%s-history.json" % self.name)

@@ -86,8 +86,8 @@ class Node:
     def client(self, **kw):
         if self.cluster.password and "password" not in kw:
             kw["password"] = self.cluster.password
-        return redis.Redis(host=self.host, port=self.port,
-                           socket_timeout=10, **kw)
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host=self.host, port=self.port, **kw)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
