@@ -23,26 +23,10 @@ import signal
 import subprocess
 import time
 
-FIU_CTRL = shutil.which("fiu-ctrl")
+from cluster import fiu_arm, fiu_ctrl, fiu_unusable, preload
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 EXIT_DISK_FAILURE = 3  # dkvd --help
-HLC_MAX_OFFSET_S = 0.5  # dkvd's default --hlc-max-offset-ms
-# A preloaded library comes before ASan's runtime in the sanitizer build.
-ASAN_PRELOAD_OK = "verify_asan_link_order=0"
-
-
-FIU_LIBS = ("/usr/lib/fiu/fiu_run_preload.so",
-            "/usr/lib/fiu/fiu_posix_preload.so")
-
-
-def preload(nd, libs, env):
-    """Adds libraries to a node's LD_PRELOAD (nemeses compose) and env."""
-    have = nd.env.get("LD_PRELOAD", "").split()
-    nd.env["LD_PRELOAD"] = " ".join(have + [x for x in libs
-                                            if x not in have])
-    nd.env.update(env)
-    nd.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":" +
-                              ASAN_PRELOAD_OK).lstrip(":")
 
 
 def node_up(nd):
@@ -260,13 +244,12 @@ class Disk(Nemesis):
 
     def prepare(self, cl):
         super().prepare(cl)
-        if not FIU_CTRL or not all(os.path.exists(x) for x in FIU_LIBS):
-            return "fiu-utils not installed"
-        for nd in cl.nodes:  # as fiu-run -x does, composable
-            preload(nd, FIU_LIBS, {
-                "FIU_ENABLE": "",
-                "FIU_CTRL_FIFO": os.path.join(
-                    os.environ.get("TMPDIR", "/tmp"), "fiu-ctrl")})
+        why = fiu_unusable()
+        if why:
+            return why
+        self.fifo = os.path.join(cl.dir, "fiu-ctrl")
+        for nd in cl.nodes:  # as fiu-run -x does, but composable
+            fiu_arm(nd, self.fifo)
         return None
 
     def act(self, rnd):
@@ -275,19 +258,14 @@ class Disk(Nemesis):
             restart(nd, self.errors)
             return
         point = rnd.choice(self.POINTS)
-        subprocess.run([FIU_CTRL, "-c", "enable name=" + point,
-                        str(nd.proc.pid)], timeout=10,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fiu_ctrl(nd, self.fifo, "enable name=" + point, check=False)
         self.count("fsync fails" if "sync" in point else "write fails",
                    node=nd.id)
         deadline = time.time() + 5
         while time.time() < deadline and node_up(nd):
             time.sleep(0.05)
         if node_up(nd):
-            subprocess.run([FIU_CTRL, "-c", "disable name=" + point,
-                            str(nd.proc.pid)], timeout=10,
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            fiu_ctrl(nd, self.fifo, "disable name=" + point, check=False)
             self.count("no write while failing")
             return
         rc = nd.proc.returncode

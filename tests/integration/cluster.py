@@ -102,6 +102,58 @@ class Node:
         self.proc = None
 
 
+FIU_CTRL = shutil.which("fiu-ctrl")
+FIU_LIBS = ("/usr/lib/fiu/fiu_run_preload.so",
+            "/usr/lib/fiu/fiu_posix_preload.so")
+# A preloaded library comes before ASan's runtime in the sanitizer build.
+ASAN_PRELOAD_OK = "verify_asan_link_order=0"
+
+
+def preload(nd, libs, env):
+    """Adds libraries to a node's LD_PRELOAD (several fault injectors
+    compose) and variables to its environment."""
+    have = nd.env.get("LD_PRELOAD", "").split()
+    nd.env["LD_PRELOAD"] = " ".join(have + [x for x in libs
+                                            if x not in have])
+    nd.env.update(env)
+    nd.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":" +
+                              ASAN_PRELOAD_OK).lstrip(":")
+
+
+def fiu_unusable():
+    """Why libfiu's POSIX preload cannot run dkvd here, or None. It cannot
+    when fiu-utils is missing, or under AddressSanitizer (the preload's
+    wrappers crash ASan's start-up): tried on `dkvd --version`."""
+    if not FIU_CTRL or not all(os.path.exists(x) for x in FIU_LIBS):
+        return "fiu-utils not installed"
+    env = dict(os.environ, LD_PRELOAD=" ".join(FIU_LIBS), FIU_ENABLE="",
+               FIU_CTRL_FIFO="")
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":" +
+                           ASAN_PRELOAD_OK).lstrip(":")
+    try:
+        p = subprocess.run([DKVD, "--version"], env=env, timeout=10,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "dkvd hangs under libfiu's preload"
+    if p.returncode != 0:
+        return "dkvd fails under libfiu's preload (status %d; a " \
+               "sanitizer build?)" % p.returncode
+    return None
+
+
+def fiu_arm(nd, fifo):
+    """Runs a node under libfiu's POSIX preload, as `fiu-run -x` does,
+    with its control pipes at fifo-PID.{in,out} (fiu-ctrl -f fifo)."""
+    preload(nd, FIU_LIBS, {"FIU_ENABLE": "", "FIU_CTRL_FIFO": fifo})
+
+
+def fiu_ctrl(nd, fifo, command, check=True):
+    subprocess.run([FIU_CTRL, "-f", fifo, "-c", command, str(nd.proc.pid)],
+                   check=check, timeout=10, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
 class Cluster:
     def __init__(self, n=3, shards=8, family="hash", durability="group",
                  password="", secret="", secrets=None):
