@@ -180,6 +180,7 @@ int dkv_committer_start(struct dkv_store *store, struct dkv_hlc *hlc,
 {
 	struct dkv_committer *c = calloc(1, sizeof(*c));
 	const char *env;
+	unsigned long ms;
 	int rc;
 
 	if (c == NULL)
@@ -187,9 +188,8 @@ int dkv_committer_start(struct dkv_store *store, struct dkv_hlc *hlc,
 	c->store = store;
 	c->hlc = hlc;
 	env = getenv("DKV_COMMIT_DELAY_MS");
-	if (env != NULL) {
-		unsigned long ms = strtoul(env, NULL, 10);
-
+	ms = env != NULL ? strtoul(env, NULL, 10) : 0;
+	if (ms > 0) {
 		ms = ms > 10000 ? 10000 : ms;
 		c->done_delay_ns = (uint64_t)ms * 1000000u;
 		DKV_WARN("committer", "completions delayed by %lu ms", ms);

@@ -302,7 +302,6 @@ class Partition(Nemesis):
         super().__init__()
         self.tag = "dk%05x" % random.getrandbits(20)
         self.made = []  # namespaces to delete
-        self.cut = []
 
     def ns(self, nd):
         return "%sn%d" % (self.tag, nd.id)
@@ -358,7 +357,6 @@ class Partition(Nemesis):
                "-s", y.host, "-j", "DROP")
             sh("ip", "netns", "exec", self.ns(x), "iptables", "-A", "OUTPUT",
                "-d", y.host, "-j", "DROP")
-        self.cut.append((a, b))
 
     def mend(self):
         for nd in self.cl.nodes:
@@ -366,7 +364,6 @@ class Partition(Nemesis):
                 sh("ip", "netns", "exec", self.ns(nd), "iptables", "-F")
             except (subprocess.CalledProcessError, OSError) as e:
                 self.errors.append("cannot heal node %d: %s" % (nd.id, e))
-        self.cut = []
 
     def act(self, rnd):
         nodes = list(self.cl.nodes)

@@ -109,6 +109,11 @@ FIU_LIBS = ("/usr/lib/fiu/fiu_run_preload.so",
 ASAN_PRELOAD_OK = "verify_asan_link_order=0"
 
 
+def asan_preload_ok(env):
+    """ASAN_OPTIONS from env, plus leave to preload before ASan."""
+    return (env.get("ASAN_OPTIONS", "") + ":" + ASAN_PRELOAD_OK).lstrip(":")
+
+
 def preload(nd, libs, env):
     """Adds libraries to a node's LD_PRELOAD (several fault injectors
     compose) and variables to its environment."""
@@ -116,8 +121,7 @@ def preload(nd, libs, env):
     nd.env["LD_PRELOAD"] = " ".join(have + [x for x in libs
                                             if x not in have])
     nd.env.update(env)
-    nd.env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":" +
-                              ASAN_PRELOAD_OK).lstrip(":")
+    nd.env["ASAN_OPTIONS"] = asan_preload_ok(os.environ)
 
 
 def fiu_unusable():
@@ -128,8 +132,7 @@ def fiu_unusable():
         return "fiu-utils not installed"
     env = dict(os.environ, LD_PRELOAD=" ".join(FIU_LIBS), FIU_ENABLE="",
                FIU_CTRL_FIFO="")
-    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":" +
-                           ASAN_PRELOAD_OK).lstrip(":")
+    env["ASAN_OPTIONS"] = asan_preload_ok(env)
     try:
         p = subprocess.run([DKVD, "--version"], env=env, timeout=10,
                            stdout=subprocess.DEVNULL,
