@@ -44,7 +44,10 @@ extern "C" {
 	X(NOSPACE, -22, "out of space")                                        \
 	X(INTERNAL, -23, "internal error")                                     \
 	X(WRITE_TOO_OLD, -24, "write epoch below the key's newest version")   \
-	X(READ_ONLY, -25, "read-only: a snapshot or past epoch cannot be written")
+	X(READ_ONLY, -25, "read-only: a snapshot or past epoch cannot be written") \
+	X(CLOCK_FENCED, -26,                                                   \
+	  "this node's clock is off from the cluster's by more than the max "  \
+	  "offset: it serves nothing until it is back")
 
 enum dkv_err {
 	DKV_OK = 0,

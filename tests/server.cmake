@@ -7,7 +7,8 @@ dkv_test(test_rcache unit SOURCES server/test_rcache.c LIBS dkv_server)
 if(TARGET dkvd)
   foreach(t test_cluster test_redis_compat test_auth test_txn_node test_multi_exec
           test_bank_nemesis test_snapshot test_snapshot_gc test_gc
-          test_watch_inflight test_disk_failure)
+          test_watch_inflight test_disk_failure
+          test_clock_fence)
     add_test(NAME integration_${t}
              COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.py)
     set_tests_properties(integration_${t} PROPERTIES

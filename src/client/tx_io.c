@@ -204,7 +204,7 @@ uint64_t tx_commit_guard_ms(const struct dkv_tx *tx)
 
 int tx_core_create(struct dkv_tx *tx)
 {
-	struct dkv_hlc_io hio = { NULL, dkv_hlc_wall_ns, NULL };
+	struct dkv_hlc_io hio = { NULL, dkv_hlc_wall_ns, NULL, NULL };
 	struct txn_coord_conf conf;
 	struct txn_coord_io io;
 	int rc;

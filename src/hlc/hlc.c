@@ -7,6 +7,7 @@
  * when dkv_hlc_reserve() has not run ahead of issuing.
  */
 #include "hlc/hlc.h"
+#include "hlc/hlc_int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -16,42 +17,23 @@
 #include "common/log.h"
 #include "dkv_err.h"
 
-/*
- * The highest bound the clock ever holds. Epochs are < bound, so the clock
- * never issues DKV_EPOCH_MAX - 1 or DKV_EPOCH_MAX (the year 2605); reaching
- * it is DKV_ERR_OVERFLOW. Without io.persist the bound is this cap from the
- * start and never moves: nothing is durable, so the clock is unlimited
- * (but a restart is then only as monotonic as the wall clock).
- */
-#define HLC_BOUND_CAP (UINT64_MAX - 1)
-
-struct dkv_hlc {
-	pthread_mutex_t lock;
-	/* Serializes io.persist(). Taken with lock held (dkv_hlc_now) or
-	 * alone (dkv_hlc_reserve), never the other way round. */
-	pthread_mutex_t persist_lock;
-	uint64_t durable;    /* under persist_lock: largest bound persisted */
-	struct dkv_hlc_io io;
-	uint64_t max_offset; /* ns */
-	uint64_t window;     /* ns the bound runs ahead of the last epoch */
-	uint64_t last;       /* last epoch issued or merged */
-	uint64_t bound;      /* persisted: no epoch >= bound is issued */
-	int failing;         /* last persist failed: log once, not per call */
-};
-
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* Physical time as an epoch with logical 0; 0 before DKV_HLC_START. */
-static uint64_t hlc_physical(const struct dkv_hlc *hlc)
+/* Physical time t (Unix ns) as an epoch with logical 0; 0 before
+ * DKV_HLC_START. */
+static uint64_t phys_of(uint64_t t)
 {
-	uint64_t t = hlc->io.now_ns(hlc->io.ctx);
-
 	if (t < DKV_HLC_START_UNIX_NS)
 		return 0;
 	return (t - DKV_HLC_START_UNIX_NS) & ~DKV_HLC_LOGICAL_MASK;
+}
+
+static uint64_t hlc_physical(const struct dkv_hlc *hlc)
+{
+	return phys_of(hlc->io.now_ns(hlc->io.ctx));
 }
 
 static uint64_t hlc_next_bound(const struct dkv_hlc *hlc, uint64_t e)
@@ -123,7 +105,7 @@ int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
 {
 	static const struct dkv_hlc_opts defaults;
 	struct dkv_hlc *hlc = NULL;
-	uint64_t phys;
+	uint64_t phys, wall;
 	int rc;
 
 	if (io == NULL || io->now_ns == NULL || out == NULL)
@@ -152,7 +134,9 @@ int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
 				      : DKV_HLC_DEFAULT_WINDOW_NS;
 
 	/* Every epoch issued before the restart is < opts->bound. */
-	phys = hlc_physical(hlc);
+	wall = hlc->io.now_ns(hlc->io.ctx);
+	phys = phys_of(wall);
+	hlc_fence_init(hlc, wall);
 	hlc->last = phys > opts->bound ? phys : opts->bound;
 
 	if (hlc->io.persist == NULL) {
@@ -165,6 +149,7 @@ int dkv_hlc_create(const struct dkv_hlc_io *io, const struct dkv_hlc_opts *opts,
 	*out = hlc;
 	return 0;
 out:
+	hlc_fence_fini(hlc);
 	pthread_mutex_destroy(&hlc->persist_lock);
 	pthread_mutex_destroy(&hlc->lock);
 	free(hlc);
@@ -175,6 +160,7 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc)
 {
 	if (hlc == NULL)
 		return;
+	hlc_fence_fini(hlc);
 	pthread_mutex_destroy(&hlc->persist_lock);
 	pthread_mutex_destroy(&hlc->lock);
 	free(hlc);
@@ -182,7 +168,7 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc)
 
 int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out)
 {
-	uint64_t phys, e, half;
+	uint64_t wall, phys, e, half;
 	int rc = 0;
 
 	if (hlc == NULL || out == NULL)
@@ -193,7 +179,11 @@ int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out)
 		rc = DKV_ERR_OVERFLOW;
 		goto out;
 	}
-	phys = hlc_physical(hlc);
+	wall = hlc->io.now_ns(hlc->io.ctx);
+	rc = hlc_fence_check(hlc, wall);
+	if (rc != 0)
+		goto out;
+	phys = phys_of(wall);
 	e = hlc->last + 1;
 	if (phys > e)
 		e = phys;
@@ -266,14 +256,18 @@ int dkv_hlc_reserve(struct dkv_hlc *hlc)
 
 int dkv_hlc_update(struct dkv_hlc *hlc, uint64_t remote)
 {
-	uint64_t phys, rphys = remote & ~DKV_HLC_LOGICAL_MASK;
+	uint64_t wall, phys, rphys = remote & ~DKV_HLC_LOGICAL_MASK;
 	int rc = 0;
 
 	if (hlc == NULL || remote == DKV_EPOCH_NONE || remote == DKV_EPOCH_MAX)
 		return DKV_ERR_INVAL;
 
 	pthread_mutex_lock(&hlc->lock);
-	phys = hlc_physical(hlc);
+	wall = hlc->io.now_ns(hlc->io.ctx);
+	rc = hlc_fence_check(hlc, wall);
+	if (rc != 0)
+		goto out;
+	phys = phys_of(wall);
 	if (rphys > sat_add(phys, hlc->max_offset)) {
 		DKV_DEBUG("hlc",
 			  "refused epoch %" PRIu64 ": %" PRIu64

@@ -34,6 +34,11 @@
  * error and issues nothing (*out untouched): the clock issues nothing it
  * could not bound.
  *
+ * Beyond the max offset a clock fences itself (below): it issues and
+ * merges nothing while its wall clock is off from a majority of the
+ * cluster's by more than max_offset_ns, the bound on which real-time
+ * order rests (the uncertainty window, docs/txn.md).
+ *
  * Time and persistence come in through struct dkv_hlc_io, so tests drive
  * the physical clock (jumps, stalls, skew between nodes) and the store of
  * the bound. All calls are thread-safe.
@@ -63,6 +68,11 @@ struct dkv_hlc_io {
 	 * serialized, with increasing bounds, possibly with the clock's lock
 	 * held: it must not call back into the clock. */
 	int (*persist)(void *ctx, uint64_t bound);
+	/* Monotonic time in ns (CLOCK_MONOTONIC: never stepped). Optional:
+	 * with it the clock fences itself when its wall clock is off (see
+	 * "The fence"); NULL turns the fence off (tools, the client
+	 * library, tests of the epochs alone). */
+	uint64_t (*mono_ns)(void *ctx);
 };
 
 struct dkv_hlc_opts {
@@ -75,6 +85,8 @@ struct dkv_hlc;
 
 /* The real clock: CLOCK_REALTIME in Unix ns. For io.now_ns. */
 uint64_t dkv_hlc_wall_ns(void *ctx);
+/* The real monotonic clock: CLOCK_MONOTONIC in ns. For io.mono_ns. */
+uint64_t dkv_hlc_mono_ns(void *ctx);
 
 /* Creates a clock; *out is owned by the caller until dkv_hlc_destroy().
  * Persists an initial bound when io->persist is set. io is copied. */
@@ -85,7 +97,8 @@ void dkv_hlc_destroy(struct dkv_hlc *hlc);
 /* Issues a new epoch into *out (> every epoch issued or merged before).
  * If the bound could not be persisted, io.persist's error (DKV_ERR_IO if
  * it returned no DKV_ERR_* code) and nothing issued, *out untouched;
- * DKV_ERR_OVERFLOW at the end of the epoch space (year 2605). */
+ * DKV_ERR_OVERFLOW at the end of the epoch space (year 2605);
+ * DKV_ERR_CLOCK_FENCED while the clock is fenced (nothing issued). */
 int dkv_hlc_now(struct dkv_hlc *hlc, uint64_t *out);
 
 /* Moves the persisted bound ahead before issuing needs it: when less than
@@ -98,6 +111,7 @@ int dkv_hlc_reserve(struct dkv_hlc *hlc);
 
 /* Merges an epoch received from a peer. DKV_ERR_CLOCK_OFFSET (clock
  * unchanged) if remote is more than max_offset ahead of physical time;
+ * DKV_ERR_CLOCK_FENCED (unchanged) while the clock is fenced;
  * DKV_ERR_INVAL for epoch 0 or DKV_EPOCH_MAX. */
 int dkv_hlc_update(struct dkv_hlc *hlc, uint64_t remote);
 
@@ -108,6 +122,95 @@ uint64_t dkv_hlc_last(struct dkv_hlc *hlc);
 uint64_t dkv_hlc_bound(struct dkv_hlc *hlc);
 
 uint64_t dkv_hlc_max_offset(struct dkv_hlc *hlc);
+
+/* --- the fence (hlc_fence.c) -------------------------------------------
+ *
+ * Epochs order transactions in real time only while every two serving
+ * nodes' wall clocks are within max_offset of each other: a reader's
+ * uncertainty window covers no more. A clock further off must not issue
+ * epochs, so it watches itself, as CockroachDB's nodes do (they exit):
+ *
+ *   SERVING --fewer than a majority agree--> FENCED
+ *      ^                                       |
+ *      +------- a majority agrees again -------+
+ *
+ *  - Measuring. Over each link to a peer the node asks for the peer's
+ *    wall clock: dkv_hlc_probe_start() just before sending, then
+ *    dkv_hlc_measure() with the answer. offset = the peer's reading minus
+ *    the midpoint of this wall clock over the round trip; error = half the
+ *    round trip (monotonic). A measurement is thrown away when its error
+ *    is over max_offset / 4 (a stalled peer or link tells nothing) or this
+ *    wall clock was stepped during the round trip.
+ *  - Stepping. wall - monotonic changes only when the wall clock is set
+ *    (or slewed, slowly). Each measurement keeps its value, so a step of
+ *    this clock moves every peer's estimate at once, with no new message:
+ *    estimate = offset - (wall - monotonic now - then). Every issue and
+ *    merge compares wall - monotonic with its value at the last
+ *    evaluation; a change over 1 ms evaluates the fence again first. So
+ *    a node whose clock is set off issues no epoch at the new time.
+ *  - Agreeing. A peer agrees when |estimate| + error <= max_offset. A
+ *    peer not yet measured counts as measured at offset 0 when the clock
+ *    was created: the clock trusts itself at start, until the first
+ *    measurement (a heartbeat after the link is up). A node started with
+ *    a clock already off therefore serves until then.
+ *  - Fenced: while fewer than a majority of the nodes (this one plus its
+ *    peers; it agrees with itself) agree. dkv_hlc_now() and
+ *    dkv_hlc_update() then return DKV_ERR_CLOCK_FENCED and change
+ *    nothing. With two nodes, one clock off fences both (no majority can
+ *    tell which is right); with three, only the one that is off.
+ *
+ * The clock keeps measurements without age: a peer that cannot be reached
+ * is judged on its last one, corrected for this clock's steps since. A
+ * peer whose own clock is set off after that fences itself.
+ */
+
+/* This wall clock and the monotonic one just before a probe is sent. */
+struct dkv_hlc_probe {
+	uint64_t wall, mono;
+};
+
+/* Sets the cluster's other nodes (this one excluded): their ids, n of
+ * them, copied. Measurements of ids that stay are kept; new ids start
+ * unmeasured. 0, DKV_ERR_NOMEM (the peers stay as they were) or
+ * DKV_ERR_INVAL (ids NULL with n > 0). */
+int dkv_hlc_set_peers(struct dkv_hlc *hlc, const uint32_t *ids, size_t n);
+
+/* Reads both clocks into *probe. Without io.mono_ns, zeros. */
+void dkv_hlc_probe_start(struct dkv_hlc *hlc, struct dkv_hlc_probe *probe);
+
+/* Records peer's wall clock, read (Unix ns) between *probe and now.
+ * 0 when recorded; DKV_ERR_TIMEOUT (round trip too long to judge) or
+ * DKV_ERR_BUSY (this wall clock was stepped meanwhile): thrown away;
+ * DKV_ERR_NOT_FOUND for a peer not set; DKV_ERR_STATE without io.mono_ns;
+ * DKV_ERR_INVAL for a probe from the future or peer_wall_ns 0. */
+int dkv_hlc_measure(struct dkv_hlc *hlc, uint32_t peer,
+		    const struct dkv_hlc_probe *probe, uint64_t peer_wall_ns);
+
+struct dkv_hlc_health {
+	int fenced;       /* 1: issuing and merging refused */
+	uint32_t nodes;   /* this node and its peers */
+	uint32_t agree;   /* nodes whose clocks agree, this one included */
+	int64_t step_ns;  /* this wall clock's steps since creation */
+	uint64_t measurements, dropped; /* dkv_hlc_measure: kept, thrown */
+	uint64_t fenced_count;          /* moves to FENCED */
+};
+
+/* The fence now (evaluated afresh). Without io.mono_ns: never fenced. */
+void dkv_hlc_health(struct dkv_hlc *hlc, struct dkv_hlc_health *out);
+
+struct dkv_hlc_peer_clock {
+	uint32_t id;
+	int measured;
+	int agrees;
+	int64_t estimate_ns; /* the peer's wall minus ours, now */
+	uint64_t err_ns;
+	uint64_t age_ns;     /* since the measurement (0: never measured) */
+};
+
+/* Fills out[0 .. max) with the peers' clocks in the order they were set;
+ * returns how many peers there are (may exceed max). */
+size_t dkv_hlc_peer_clocks(struct dkv_hlc *hlc, struct dkv_hlc_peer_clock *out,
+			   size_t max);
 
 /* --- conversions for people (hlc_time.c) ----------------------------- */
 

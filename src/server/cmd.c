@@ -556,8 +556,7 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	  "redis_mode:cluster\r\nprocess_id:%d\r\ntcp_port:%u\r\n"
 	  "uptime_in_seconds:%llu\r\n\r\n",
 	  DKV_VERSION, (int)getpid(), n->cfg.port,
-	  (unsigned long long)((dkv_hlc_wall_ns(NULL) - n->start_ns) /
-			       1000000000));
+	  (unsigned long long)((uv_hrtime() - n->start_ns) / 1000000000));
 	P("# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n\r\n",
 	  (unsigned long long)n->nconns, n->cfg.max_clients);
 	P("# Memory\r\nused_memory_rss:%ld\r\nblock_cache_bytes:%llu\r\n"
@@ -586,6 +585,30 @@ void cmd_info(struct conn *c, const struct resp_cmd *cmd)
 	  (unsigned long long)dkv_hlc_last(n->hlc),
 	  dkv_epoch_format(dkv_hlc_last(n->hlc), eb, sizeof(eb)),
 	  (unsigned long long)dkv_hlc_bound(n->hlc), n->cfg.max_offset_ms);
+	{
+		struct dkv_hlc_health h;
+		struct dkv_hlc_peer_clock pc[16];
+		size_t np = dkv_hlc_peer_clocks(n->hlc, pc, 16);
+
+		dkv_hlc_health(n->hlc, &h);
+		P("# Clock\r\nclock_state:%s\r\nclock_nodes_agreeing:%u\r\n"
+		  "clock_nodes:%u\r\nclock_step_ms:%lld\r\n"
+		  "clock_fenced_count:%llu\r\nclock_measurements:%llu\r\n"
+		  "clock_measurements_dropped:%llu\r\n",
+		  h.fenced ? "fenced" : "serving", h.agree, h.nodes,
+		  (long long)(h.step_ns / 1000000),
+		  (unsigned long long)h.fenced_count,
+		  (unsigned long long)h.measurements,
+		  (unsigned long long)h.dropped);
+		for (size_t i = 0; i < np && i < 16; i++)
+			P("clock_peer_%u:offset_us=%lld,err_us=%llu,"
+			  "age_ms=%llu,measured=%d,agrees=%d\r\n",
+			  pc[i].id, (long long)(pc[i].estimate_ns / 1000),
+			  (unsigned long long)(pc[i].err_ns / 1000),
+			  (unsigned long long)(pc[i].age_ns / 1000000),
+			  pc[i].measured, pc[i].agrees);
+		P("\r\n");
+	}
 	P("# Commits\r\ngroups:%llu\r\ncommands:%llu\r\nmax_group:%llu\r\n"
 	  "failed_groups:%llu\r\nstore_commits:%llu\r\nstore_gets:%llu\r\n"
 	  "disk_reads:%llu\r\n\r\n",

@@ -57,6 +57,7 @@ struct node;
 	X(DKV_MAP, "dkv.map", 1, CMD_FAST, 0, 0, 0, cmd_dkv_map)               \
 	X(DKV_SETMAP, "dkv.setmap", 2, CMD_ADMIN, 0, 0, 0, cmd_dkv_setmap)     \
 	X(DKV_EPOCH, "dkv.epoch", 1, CMD_FAST, 0, 0, 0, cmd_dkv_epoch)         \
+	X(DKV_CLOCK, "dkv.clock", 1, CMD_FAST, 0, 0, 0, cmd_dkv_clock)         \
 	X(DKV_ROUTED, "dkv.routed", 2, CMD_FAST, 0, 0, 0, cmd_dkv_routed)     \
 	X(DKV_GC, "dkv.gc", -1, CMD_ADMIN, 0, 0, 0, cmd_dkv_gc)               \
 	X(DKV_TXN, "dkv.txn", -7, 0, 0, 0, 0, cmd_dkv_txn)                   \

@@ -949,3 +949,19 @@ void cmd_dkv_epoch(struct conn *c, const struct resp_cmd *cmd)
 	else
 		resp_put_int(b, (int64_t)e);
 }
+
+/* DKV.CLOCK: [this node's wall clock in Unix ns, its last epoch]. The
+ * peers' heartbeat: they measure the wall clock for the fence (hlc.h) and
+ * merge the epoch. Issues no epoch, so a fenced node answers too. */
+void cmd_dkv_clock(struct conn *c, const struct resp_cmd *cmd)
+{
+	struct resp_buf *b = conn_reply_buf(c);
+	uint64_t wall = dkv_hlc_wall_ns(NULL);
+
+	(void)cmd;
+	if (b == NULL)
+		return;
+	resp_put_array(b, 2);
+	resp_put_int(b, (int64_t)wall);
+	resp_put_int(b, (int64_t)dkv_hlc_last(c->node->hlc));
+}

@@ -356,7 +356,7 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	memset(n, 0, sizeof(*n));
 	n->cfg = *cfg;
 	dkv_sm_init(&n->sm, "node", node_states, NODE_NSTATES, NODE_STARTING);
-	n->start_ns = dkv_hlc_wall_ns(NULL);
+	n->start_ns = uv_hrtime(); /* uptime: monotonic */
 	resp_limits_default(&n->limits);
 	n->limits.max_args = cfg->max_args;
 	n->limits.max_inline = cfg->max_inline;
@@ -387,6 +387,7 @@ int node_start(struct node *n, const struct dkv_config *cfg, char *err,
 	io.ctx = n->store;
 	io.now_ns = dkv_hlc_wall_ns;
 	io.persist = hlc_persist;
+	io.mono_ns = dkv_hlc_mono_ns; /* the fence: hlc.h */
 	ho.max_offset_ns = (uint64_t)cfg->max_offset_ms * 1000000;
 	/* After a restart the clock resumes at the persisted bound, up to one
 	 * window ahead of the wall clock, and the node serves only once the

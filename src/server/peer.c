@@ -84,12 +84,43 @@ static void peer_down(struct peer *p, const char *why)
 		p->backoff_ms = PEER_BACKOFF_MAX_MS;
 }
 
+/* DKV.CLOCK's answer, [wall ns, last epoch]: the peer's wall clock is
+ * measured for the fence, its epoch merged into this node's clock. */
+static void heartbeat_reply(struct peer *p, const struct fwd *f,
+			    const struct resp_reply *r)
+{
+	struct dkv_hlc *hlc = p->node->hlc;
+	int rc;
+
+	if (r->type != RESP_ARRAY || r->n != 2 ||
+	    r->elems[0].type != RESP_INTEGER ||
+	    r->elems[1].type != RESP_INTEGER || r->elems[0].integer <= 0 ||
+	    r->elems[1].integer < 0)
+		return;
+	if (p->id != p->node->cfg.node_id) {
+		rc = dkv_hlc_measure(hlc, p->id, &f->probe,
+				     (uint64_t)r->elems[0].integer);
+		if (rc != DKV_OK && rc != DKV_ERR_TIMEOUT &&
+		    rc != DKV_ERR_BUSY)
+			DKV_DEBUG("peer", "node %u's clock not measured: %s",
+				  p->id, dkv_strerror(rc));
+	}
+	if (r->elems[1].integer == 0)
+		return;
+	rc = dkv_hlc_update(hlc, (uint64_t)r->elems[1].integer);
+	if (rc == DKV_ERR_CLOCK_OFFSET)
+		DKV_WARN("peer",
+			 "node %u's clock is further ahead than the max "
+			 "offset: its epochs are refused",
+			 p->id);
+}
+
 static void on_reply(struct peer *p, const struct resp_reply *r,
 		     const char *raw, size_t len)
 {
 	struct fwd *f = p->head;
 
-	p->last_seen_ns = dkv_hlc_wall_ns(NULL);
+	p->last_seen_ns = uv_hrtime();
 	if (f == NULL) {
 		peer_down(p, "reply to no request");
 		return;
@@ -113,15 +144,8 @@ static void on_reply(struct peer *p, const struct resp_reply *r,
 		free(f);
 		peer_down(p, "refused");
 		return;
-	} else if (r->type == RESP_INTEGER && r->integer > 0) {
-		/* A heartbeat: merge the peer's clock into ours. */
-		int rc = dkv_hlc_update(p->node->hlc, (uint64_t)r->integer);
-
-		if (rc == DKV_ERR_CLOCK_OFFSET)
-			DKV_WARN("peer",
-				 "node %u's clock is further ahead than the "
-				 "max offset: its epochs are refused",
-				 p->id);
+	} else if (f->heartbeat) {
+		heartbeat_reply(p, f, r);
 	}
 	free(f);
 }
@@ -281,12 +305,17 @@ static int peer_send_raw(struct peer *p, const char *bytes, size_t len)
 	return DKV_OK;
 }
 
-static void send_own(struct peer *p, const char *a0, const char *a1)
+/* The probe is taken as the request is queued: a flush at the end of the
+ * loop iteration adds at most that iteration to the round trip. */
+static void send_heartbeat(struct peer *p)
 {
-	const char *argv[2] = { a0, a1 };
-	size_t lens[2] = { strlen(a0), a1 ? strlen(a1) : 0 };
+	const char *argv[1] = { "DKV.CLOCK" };
+	size_t lens[1] = { strlen(argv[0]) };
 
-	peer_send(p, NULL, NULL, a1 ? 2 : 1, argv, lens);
+	if (peer_send(p, NULL, NULL, 1, argv, lens) != DKV_OK)
+		return;
+	p->tail->heartbeat = 1;
+	dkv_hlc_probe_start(p->node->hlc, &p->tail->probe);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -301,7 +330,7 @@ static void on_connect(uv_connect_t *req, int status)
 	}
 	dkv_sm_move(&p->sm, PEER_UP);
 	p->backoff_ms = 0;
-	p->last_seen_ns = dkv_hlc_wall_ns(NULL);
+	p->last_seen_ns = uv_hrtime();
 	uv_tcp_nodelay(p->tcp, 1);
 	p->tcp->data = p;
 	if (uv_read_start((uv_stream_t *)p->tcp, read_alloc, on_read) != 0) {
@@ -372,7 +401,7 @@ static void peer_connect(struct peer *p)
 static void on_timer(uv_timer_t *t)
 {
 	struct peer *p = t->data;
-	uint64_t now = dkv_hlc_wall_ns(NULL);
+	uint64_t now = uv_hrtime();
 
 	switch (dkv_sm_state(&p->sm)) {
 	case PEER_DOWN:
@@ -386,7 +415,7 @@ static void on_timer(uv_timer_t *t)
 			peer_down(p, "heartbeat timeout");
 			break;
 		}
-		send_own(p, "DKV.EPOCH", NULL);
+		send_heartbeat(p);
 		break;
 	}
 }
@@ -430,6 +459,28 @@ static void peer_free(struct peer *p)
 	uv_close((uv_handle_t *)&p->timer, timer_closed);
 }
 
+/* The clock's fence counts the map's other nodes. */
+static void clock_peers_sync(struct node *n)
+{
+	uint32_t nn = dkv_map_nnodes(n->map);
+	uint32_t *ids = calloc(nn + 1, sizeof(*ids));
+	size_t k = 0;
+
+	if (ids == NULL) {
+		DKV_WARN("peer", "out of memory: the clock keeps its old peers");
+		return;
+	}
+	for (uint32_t i = 0; i < nn; i++) {
+		uint32_t id = dkv_map_node_at(n->map, i)->id;
+
+		if (id != n->cfg.node_id)
+			ids[k++] = id;
+	}
+	if (dkv_hlc_set_peers(n->hlc, ids, k) != DKV_OK)
+		DKV_WARN("peer", "out of memory: the clock keeps its old peers");
+	free(ids);
+}
+
 void peers_sync(struct node *n)
 {
 	struct peer **next;
@@ -464,6 +515,7 @@ void peers_sync(struct node *n)
 	free(n->peers);
 	n->peers = next;
 	n->npeers = nn;
+	clock_peers_sync(n);
 }
 
 void peers_close(struct node *n)

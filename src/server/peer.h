@@ -1,8 +1,9 @@
 /*
  * peer.h - this node's links to the other nodes of the cluster: requests
  * for keys that another node owns are forwarded over them, and a
- * heartbeat runs on each (DKV.EPOCH every second: liveness, and the
- * peer's epoch merged into this node's clock).
+ * heartbeat runs on each (DKV.CLOCK every 250 ms: liveness, the peer's
+ * epoch merged into this node's clock, and its wall clock measured for
+ * the clock's fence, hlc.h).
  *
  *   DOWN --connect--> CONNECTING --connected--> UP
  *     ^                   |                      |
@@ -23,6 +24,7 @@
 #include <uv.h>
 
 #include "common/sm.h"
+#include "hlc/hlc.h"
 #include "proto/resp.h"
 
 struct node;
@@ -42,6 +44,8 @@ struct fwd {
 	peer_reply_cb cb;  /* hand the parsed reply to cb; neither: the
 			      node's own (heartbeat, AUTH) */
 	void *ctx;
+	int heartbeat;     /* DKV.CLOCK: probe taken when it was queued */
+	struct dkv_hlc_probe probe;
 };
 
 struct peer {
@@ -57,7 +61,7 @@ struct peer {
 	int writing;
 	struct resp_reply_parser parser;
 	struct fwd *head, *tail; /* waiting for replies, in order */
-	uint64_t last_seen_ns;   /* last reply of any kind */
+	uint64_t last_seen_ns;   /* last reply of any kind (monotonic) */
 	uint64_t backoff_ms;
 	uint64_t forwarded, failed;
 	int flush_queued;    /* bytes in out, written at the end of the loop

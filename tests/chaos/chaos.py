@@ -120,7 +120,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick and a.nemeses == ap.get_default("nemeses"):
-        a.nemeses = "kill+faultpoints,pause+partition,disk,clock"
+        a.nemeses = ("kill+faultpoints,pause+partition,disk,clock,"
+                     "clock-beyond")
     seconds = a.seconds or (10.0 if a.quick else 120.0)
     seed = a.seed or random.randrange(1, 1 << 30)
     bindir = os.path.join(os.path.abspath(a.build), "bin")

@@ -23,9 +23,8 @@ import signal
 import subprocess
 import time
 
-from cluster import fiu_arm, fiu_ctrl, fiu_unusable, preload
-
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+from cluster import (FAKETIME_LIB, faketime_arm, fiu_arm, fiu_ctrl,
+                     fiu_unusable, set_skew)
 EXIT_DISK_FAILURE = 3  # dkvd --help
 
 
@@ -187,39 +186,27 @@ class Clock(Nemesis):
         self.files = {}
         for nd in cl.nodes:
             f = os.path.join(cl.dir, "faketime-node%d" % nd.id)
-            self.set_file(f, 0.0)
+            faketime_arm(nd, f)
             self.files[nd.id] = f
-            preload(nd, [FAKETIME_LIB], {
-                "FAKETIME_TIMESTAMP_FILE": f,
-                "FAKETIME_CACHE_DURATION": "1",
-                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                "DONT_FAKE_MONOTONIC": "1"})
         return None
-
-    @staticmethod
-    def set_file(path, skew):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%+.3f\n" % skew)
-        os.replace(tmp, path)
 
     def act(self, rnd):
         nd = rnd.choice(self.cl.nodes)
         beyond = rnd.random() < self.beyond_share
         skew = (rnd.uniform(1.0, 4.0) if beyond else rnd.uniform(0.05, 0.4))
         skew *= rnd.choice((1, -1))
-        self.set_file(self.files[nd.id], skew)
+        set_skew(self.files[nd.id], skew)
         self.count("skew beyond max offset" if beyond
                    else "skew within max offset", node=nd.id, skew_s=skew)
         time.sleep(rnd.uniform(2.0, 6.0))
-        self.set_file(self.files[nd.id], 0.0)
+        set_skew(self.files[nd.id], 0.0)
         self.log.append({"t_ns": time.monotonic_ns(), "what": "skew ends",
                          "node": nd.id})
         time.sleep(1.2)  # every node reads its file again
 
     def heal(self):
         for f in self.files.values():
-            self.set_file(f, 0.0)
+            set_skew(f, 0.0)
         time.sleep(1.2)
         super().heal()
 

@@ -124,6 +124,30 @@ def preload(nd, libs, env):
     nd.env["ASAN_OPTIONS"] = asan_preload_ok(os.environ)
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+def faketime_arm(nd, path):
+    """Runs node nd under libfaketime (Debian's faketime), its wall clock
+    offset by the seconds in file path (set_skew), read again at most a
+    second later. The monotonic clock is left alone, as a stepped wall
+    clock leaves it."""
+    set_skew(path, 0.0)
+    preload(nd, [FAKETIME_LIB], {
+        "FAKETIME_TIMESTAMP_FILE": path,
+        "FAKETIME_CACHE_DURATION": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "DONT_FAKE_MONOTONIC": "1"})
+
+
+def set_skew(path, seconds):
+    """Sets the offset a faketime_arm'ed node reads (atomically)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%+.3f\n" % seconds)
+    os.replace(tmp, path)
+
+
 def fiu_unusable():
     """Why libfiu's POSIX preload cannot run dkvd here, or None. It cannot
     when fiu-utils is missing, or under AddressSanitizer (the preload's

@@ -31,7 +31,7 @@ static int setup_dur(void **state, enum dkv_durability dur)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct dkv_store_opts o;
-	struct dkv_hlc_io io = { NULL, dkv_hlc_wall_ns, NULL };
+	struct dkv_hlc_io io = { NULL, dkv_hlc_wall_ns, NULL, NULL };
 	struct dkv_hlc_opts ho = { 0 };
 
 	assert_int_equal(test_tmpdir_make(f->dir, sizeof(f->dir)), 0);

@@ -73,7 +73,7 @@ static uint32_t cl_shard_of(void *ctx, const char *key, size_t klen)
 static void coord_start(struct sim_client *c)
 {
 	struct sim *s = c->sim;
-	struct dkv_hlc_io hio = { c, cl_now_ns, NULL };
+	struct dkv_hlc_io hio = { c, cl_now_ns, NULL, NULL };
 	struct dkv_hlc_opts ho;
 	struct txn_coord_io io;
 	struct txn_coord_conf cc = s->cconf;

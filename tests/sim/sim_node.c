@@ -84,7 +84,7 @@ void sim_node_init(struct sim *s, int idx)
 int sim_node_start(struct sim_node *n)
 {
 	struct sim *s = n->sim;
-	struct dkv_hlc_io hio = { n, node_now_ns, node_persist };
+	struct dkv_hlc_io hio = { n, node_now_ns, node_persist, NULL };
 	struct dkv_hlc_opts ho;
 	struct txn_io io;
 	int rc;

@@ -17,7 +17,7 @@ static uint64_t wall(void *ctx)
 
 void fake_init(struct fake *f)
 {
-	struct dkv_hlc_io io = { f, wall, NULL };
+	struct dkv_hlc_io io = { f, wall, NULL, NULL };
 
 	memset(f, 0, sizeof(*f));
 	f->wall_ns = T0_NS;

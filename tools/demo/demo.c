@@ -115,7 +115,7 @@ static uint64_t stored_bound(struct demo *d)
 
 static void clock_start(struct demo *d)
 {
-	struct dkv_hlc_io io = { d, demo_clock, demo_persist };
+	struct dkv_hlc_io io = { d, demo_clock, demo_persist, NULL };
 	struct dkv_hlc_opts o = { 0 };
 
 	o.bound = stored_bound(d);
