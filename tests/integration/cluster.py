@@ -89,6 +89,17 @@ class Node:
         kw.setdefault("socket_timeout", 10)
         return redis.Redis(host=self.host, port=self.port, **kw)
 
+    def keys_owned(self, n, prefix):
+        """n keys whose shards this node owns (found by asking it)."""
+        c = self.client()
+        out, i = [], 0
+        while len(out) < n:
+            k = "%s%d" % (prefix, i)
+            i += 1
+            if int(c.execute_command("DKV.SHARDOF", k)[1]) == self.id:
+                out.append(k)
+        return out
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

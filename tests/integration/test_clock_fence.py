@@ -57,16 +57,6 @@ class ClockFence(unittest.TestCase):
     def tearDown(self):
         self.cl.close()
 
-    def keys_on(self, nd, n, prefix):
-        c = nd.client()
-        out, i = [], 0
-        while len(out) < n:
-            k = "%s%d" % (prefix, i)
-            i += 1
-            if int(c.execute_command("DKV.SHARDOF", k)[1]) == nd.id:
-                out.append(k)
-        return out
-
     def write(self, nd, key, value):
         self.assertTrue(nd.client().set(key, value))
         self.acked[key] = value
@@ -84,13 +74,13 @@ class ClockFence(unittest.TestCase):
         for nd in others:
             self.assertEqual(self.state(nd), "serving")
         c = victim.client()
-        for k in self.keys_on(victim, 5, tag + "v"):
+        for k in victim.keys_owned(5, tag + "v"):
             with self.assertRaises(redis.ResponseError) as ctx:
                 c.set(k, "never")
             self.assertIn("clock", str(ctx.exception))
             self.assertIsNone(c.get(k))
         # A transaction on its keys, coordinated by it.
-        k = self.keys_on(victim, 1, tag + "t")[0]
+        k = victim.keys_owned(1, tag + "t")[0]
         p = c.pipeline(transaction=True)
         p.set(k, "never")
         with self.assertRaises(redis.ResponseError) as ctx:
@@ -98,7 +88,7 @@ class ClockFence(unittest.TestCase):
         self.assertIn("clock", str(ctx.exception))
         # A transaction coordinated elsewhere that touches its keys: it
         # refuses the coordinator's epochs.
-        mine = self.keys_on(others[0], 1, tag + "m")[0]
+        mine = others[0].keys_owned(1, tag + "m")[0]
         p = others[0].client().pipeline(transaction=True)
         p.set(mine, "never")
         p.set(k, "never")
@@ -108,13 +98,13 @@ class ClockFence(unittest.TestCase):
         self.assertIsNone(others[0].client().get(k))
         # The others serve their own keys.
         for nd in others:
-            for k in self.keys_on(nd, 5, tag + "o%d_" % nd.id):
+            for k in nd.keys_owned(5, tag + "o%d_" % nd.id):
                 self.write(nd, k, "ok")
 
     def test_fenced_beyond_offset_serving_within(self):
         victim = self.cl.nodes[1]
         for nd in self.cl.nodes:
-            for k in self.keys_on(nd, 5, "before%d_" % nd.id):
+            for k in nd.keys_owned(5, "before%d_" % nd.id):
                 self.write(nd, k, "b")
 
         for tag, seconds in (("ahead", 2.0), ("behind", -2.0)):
@@ -123,7 +113,7 @@ class ClockFence(unittest.TestCase):
             self.skew(victim, 0.0)
             wait_until(lambda: self.state(victim) == "serving", timeout=5,
                        what="node %d serves again" % victim.id)
-            for k in self.keys_on(victim, 5, tag + "after"):
+            for k in victim.keys_owned(5, tag + "after"):
                 self.write(victim, k, "a")
         self.assertGreaterEqual(info(victim)["clock_fenced_count"], 2)
 
@@ -132,10 +122,10 @@ class ClockFence(unittest.TestCase):
         time.sleep(1.5)  # read again by the node, measured by its peers
         for nd in self.cl.nodes:
             self.assertEqual(self.state(nd), "serving")
-        for k in self.keys_on(victim, 5, "within"):
+        for k in victim.keys_owned(5, "within"):
             self.write(victim, k, "w")
         p = self.cl.nodes[0].client().pipeline(transaction=True)
-        ks = [self.keys_on(nd, 1, "wtx")[0] for nd in self.cl.nodes]
+        ks = [nd.keys_owned(1, "wtx")[0] for nd in self.cl.nodes]
         for k in ks:
             p.set(k, "tx")
         self.assertEqual(p.execute(), [True] * len(ks))

@@ -41,17 +41,6 @@ class DiskFailure(unittest.TestCase):
     def tearDown(self):
         self.cl.close()
 
-    def keys_on(self, nd, n, prefix):
-        """n keys owned by node nd (found by asking it: no MOVED)."""
-        c = nd.client()
-        out, i = [], 0
-        while len(out) < n:
-            k = "%s%d" % (prefix, i)
-            i += 1
-            if int(c.execute_command("DKV.SHARDOF", k)[1]) == nd.id:
-                out.append(k)
-        return out
-
     def fail_and_check(self, point):
         victim = self.cl.nodes[1]
         other = self.cl.nodes[0]
@@ -59,7 +48,7 @@ class DiskFailure(unittest.TestCase):
         before = {"before%d" % i: "v%d" % i for i in range(200)}
         for k, v in before.items():
             self.assertTrue(c.set(k, v))
-        mine = self.keys_on(victim, 50, "after")
+        mine = victim.keys_owned(50, "after")
         fiu_ctrl(victim, self.fifo, "enable name=%s" % point)
         acked_after = []
         outcomes = {"error": 0, "ok": 0}
@@ -78,7 +67,7 @@ class DiskFailure(unittest.TestCase):
         self.assertEqual(victim.proc.returncode, EXIT_DISK_FAILURE)
         self.assertGreater(outcomes["error"], 0)
         # Keys the victim does not own still work on the others.
-        for k in self.keys_on(other, 5, "alive"):
+        for k in other.keys_owned(5, "alive"):
             self.assertTrue(c.set(k, "1"))
             self.assertEqual(c.get(k), b"1")
         victim.proc = None
