@@ -277,14 +277,36 @@ class Bank(Workload):
 
 
 class Append(Workload):
+    """Jepsen's list-append. KEYS keys are in use at a time; a key takes
+    at most MAX_APPENDS appends, then a fresh key replaces it (as Elle's
+    generator rotates keys), so lists, and the reads that return them
+    whole, stay short however long the run: the history grows linearly
+    with the operations, not quadratically."""
     name = "append"
     KEYS = 8
+    MAX_APPENDS = 128
 
     def __init__(self, *a):
         super().__init__(*a)
         self.txns = []
-        self.next_value = [0] * self.KEYS
+        self.active = list(range(self.KEYS))  # slot -> key in use
+        self.nkeys = self.KEYS                 # keys 0 .. nkeys-1 used
+        self.next_value = {}
         self.next_id = 0
+
+    def pick(self, rnd, append):
+        """A key in use, and for an append its next value (lock held)."""
+        slot = rnd.randrange(self.KEYS)
+        k = self.active[slot]
+        if not append:
+            return k, None
+        v = self.next_value.get(k, 0) + 1
+        if v > self.MAX_APPENDS:
+            k = self.active[slot] = self.nkeys
+            self.nkeys += 1
+            v = 1
+        self.next_value[k] = v
+        return k, v
 
     def key(self, k):
         return "la:%d" % k
@@ -297,12 +319,10 @@ class Append(Workload):
                 self.next_id += 1
                 tid = self.next_id
                 for _ in range(rnd.randint(1, 4)):
-                    k = rnd.randrange(self.KEYS)
-                    if rnd.random() < 0.5:
-                        self.next_value[k] += 1
-                        ops.append(["append", k, self.next_value[k]])
-                    else:
-                        ops.append(["read", k, None])
+                    append = rnd.random() < 0.5
+                    k, v = self.pick(rnd, append)
+                    ops.append(["append", k, v] if append
+                               else ["read", k, None])
             t = {"id": tid, "invoke_ns": now_ns()}
             try:
                 with conn.pipeline(transaction=True) as p:
@@ -331,7 +351,7 @@ class Append(Workload):
         c = cl.nodes[0].client()
         t0 = now_ns()
         with c.pipeline(transaction=True) as p:
-            for k in range(self.KEYS):
+            for k in range(self.nkeys):
                 p.get(self.key(k))
             res = p.execute()
         ops = [["read", k, parse_list(r)] for k, r in enumerate(res)]
